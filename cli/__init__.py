@@ -1,0 +1,1 @@
+"""The `qlog` command-line interface (installed as the `qlog_cli` package)."""
