@@ -1,1 +1,41 @@
-"""policies"""
+"""Dispatch policies behind one protocol: random, greedy, rolling-horizon planners and learned ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qmix_logistics.errors import QlogError
+from qmix_logistics.policies.base import ActionPolicy, Policy
+from qmix_logistics.policies.heuristics import GreedyPolicy, RandomPolicy
+from qmix_logistics.scenario import Scenario
+
+BUILTIN = ("random", "greedy", "ortools", "pyvrp")
+
+
+def make_policy(spec: str, scenario: Scenario) -> Policy:
+    """Build a policy from its name, a checkpoint path, or the URL of a policy server."""
+    if spec == "random":
+        return RandomPolicy()
+    if spec == "greedy":
+        return GreedyPolicy()
+    if spec in ("ortools", "pyvrp"):
+        from qmix_logistics.policies.rolling_horizon import RollingHorizonPolicy
+
+        return RollingHorizonPolicy(engine=spec)
+    if spec.startswith(("http://", "https://")):
+        from qmix_logistics.serving.client import RemotePolicy
+
+        return RemotePolicy(spec, scenario)
+    path = Path(spec)
+    if path.exists():
+        from qmix_logistics.policies.learned import LearnedPolicy
+
+        return LearnedPolicy.from_checkpoint(path, scenario)
+    raise QlogError(
+        f"unknown policy {spec!r}: use one of {', '.join(BUILTIN)}, a checkpoint file or run folder, "
+        "or a policy server URL",
+        field="--policy",
+    )
+
+
+__all__ = ["ActionPolicy", "GreedyPolicy", "Policy", "RandomPolicy", "make_policy"]

@@ -1,0 +1,48 @@
+"""The `qlog` command: a thin layer that parses flags, calls one library function and prints."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from qmix_logistics.errors import QlogError
+from qlog_cli.console import err_console
+
+app = typer.Typer(
+    name="qlog",
+    help="Fleet dispatch: simulate a depot, learn QMIX dispatch policies, compare them with OR-Tools and PyVRP.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from qlog_cli import commands_sim
+
+    commands_sim.register(app)
+    for name in ("commands_solve", "commands_train", "commands_serve", "commands_study"):
+        try:
+            module = __import__(f"qlog_cli.{name}", fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"qlog_cli.{name}":
+                raise
+            continue
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console entry point: user errors become one red line and exit code 2, never a traceback."""
+    try:
+        app()
+    except QlogError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Simple dispatchers: random valid actions, and a greedy urgent-order-to-nearest-vehicle rule."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qmix_logistics.env import DispatchEnv
+from qmix_logistics.policies.base import ActionPolicy
+from qmix_logistics.world import Command, Deliver, Load, OrderState, ReturnToDepot, Wait
+
+
+def uniform_valid_actions(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One uniformly drawn valid action per row of a boolean mask matrix (vectorised)."""
+    scores = rng.random(masks.shape)
+    scores[~masks] = -1.0
+    return scores.argmax(axis=1)
+
+
+class RandomPolicy(ActionPolicy):
+    """Uniform over each vehicle's valid actions; its generator is seeded per episode."""
+
+    name = "random"
+
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng(0)
+
+    def reset(self, env: DispatchEnv, seed: int) -> None:
+        self.rng = np.random.default_rng([seed, 0x5A])
+
+    def select_actions(self, obs: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        return uniform_valid_actions(masks, self.rng)
+
+
+class GreedyPolicy:
+    """The most urgent ready order goes to the nearest deciding vehicle that can take it.
+
+    Vehicles at a depot keep loading urgent orders while they fit (batching); a loaded vehicle then
+    delivers its onboard orders nearest first; an empty vehicle with nothing to load heads home.
+    This is a centralized heuristic: it reads the whole world, like a human dispatcher's board.
+    """
+
+    name = "greedy"
+
+    def reset(self, env: DispatchEnv, seed: int) -> None:
+        pass
+
+    def act(self, env: DispatchEnv) -> dict[int, Command]:
+        w = env.world
+        deciding = w.pending_decisions()
+        if not deciding:
+            return {}
+        tt = w.time_min
+        types = w.fleet.type_index
+        depots = set(int(n) for n in w.depot_node)
+        commands: dict[int, Command] = {}
+        free = {v for v in deciding if w.onboard[v] == [] or int(w.node[v]) in depots}
+        ready = np.flatnonzero(w.state == OrderState.READY)
+        for o in ready[np.argsort(w.orders.due_min[ready], kind="stable")]:
+            wh = int(w.depot_node[w.orders.depot[o]])
+            able = [v for v in free if w.load[v] + w.orders.size[o] <= w.fleet.capacity[v]]
+            if not able:
+                continue
+            v = min(able, key=lambda u: (tt[types[u], w.node[u], wh], u))
+            commands[v] = Load(int(o))
+            free.discard(v)
+            if not free:
+                break
+        for v in deciding:
+            if v in commands:
+                continue
+            if w.onboard[v]:
+                here = w.node[v]
+                commands[v] = Deliver(min(w.onboard[v], key=lambda o: (tt[types[v], here, w.orders.dest[o]], o)))
+            elif int(w.node[v]) != int(w.depot_node[w.fleet.home_depot[v]]):
+                commands[v] = ReturnToDepot()
+            else:
+                commands[v] = Wait()
+        return commands
