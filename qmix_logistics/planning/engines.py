@@ -1,0 +1,33 @@
+"""One entry point over the planning engines: ``plan(problem, engine=...)``.
+
+Callers (the benchmark solver, later the rolling-horizon dispatcher) pick an engine by name so
+that switching is a flag, not an import.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from qmix_logistics.errors import QlogError
+from qmix_logistics.planning.ortools_engine import solve_ortools
+from qmix_logistics.planning.problem import Plan, Problem
+from qmix_logistics.planning.pyvrp_engine import solve_pyvrp
+
+ENGINES: dict[str, Callable[..., Plan]] = {"ortools": solve_ortools, "pyvrp": solve_pyvrp}
+
+
+def plan(problem: Problem, engine: str = "ortools", time_limit_s: float = 10.0,
+         warm_start: Plan | None = None) -> Plan:
+    """Solve ``problem`` with the named engine within ``time_limit_s`` seconds of search.
+
+    ``warm_start`` is a previous plan (typically from the last dispatch epoch); each engine uses
+    whatever of it still fits the new problem and otherwise starts afresh.
+    """
+    try:
+        solver = ENGINES[engine]
+    except KeyError:
+        raise QlogError(f"unknown engine {engine!r}; choose one of {sorted(ENGINES)}",
+                        field="engine") from None
+    if time_limit_s <= 0:
+        raise QlogError("the time limit must be positive", field="time_limit_s")
+    return solver(problem, time_limit_s, warm_start=warm_start)

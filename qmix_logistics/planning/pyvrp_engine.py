@@ -1,0 +1,274 @@
+"""Solve a :class:`Problem` with PyVRP's iterated local search.
+
+PyVRP (0.14) models most of the problem natively: locations separate from clients (so several
+stops may share a place), depots per vehicle start and end, ``Shipment`` for pickup-and-delivery
+pairs, vehicle shift windows (``tw_early`` = start time, ``tw_late`` = shift end), a residual
+``initial_load``, optional clients/shipments with a ``prize`` (= drop penalty), and fixed costs.
+
+Three things it has no notion of are modelled as follows; each is an approximation for dispatch
+snapshots and exact for the static benchmarks (which use none of them):
+
+* **Open routes**: the end depot is a dummy location that every location reaches at zero distance
+  and time, so the route ends where its last service ends.
+* **Pinned onboard orders**: each onboard delivery gets a private copy of its location, and each
+  vehicle carrying onboard orders gets its own routing profile. Only that profile can reach the
+  private location; in every other profile the arcs into and out of it cost PyVRP's maximum
+  distance and duration. A pinned order on the wrong vehicle is therefore never cheaper, but it
+  is a penalty, not a constraint: :func:`build_plan` re-checks and reports a violation should the
+  search ever return one. The goods are client ``delivery`` amounts, which PyVRP loads at the
+  route start, so the capacity accounting of onboard orders is exact.
+* **Soft due times**: PyVRP has hard windows only (lateness is "time warp", never accepted in
+  a feasible solution). A stop's window is closed at its due time when the due time can be met
+  by at least one vehicle driving there directly; otherwise (already late, or hopeless) it is
+  closed at the task's deadline or left open. Lateness is thus not traded against distance
+  inside the search: the plan's lateness is measured afterwards by :func:`build_plan`, and it
+  is zero except for tasks that could not be on time anyway.
+
+Warm starts are supported: the previous plan's routes become PyVRP's initial solution when they
+can be expressed in the new data (PyVRP itself repairs infeasibility through its penalties).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pyvrp
+from pyvrp import (
+    Activity,
+    ActivityType,
+    Client,
+    Depot,
+    Location,
+    ProblemData,
+    Route,
+    Shipment,
+    Solution,
+    VehicleType,
+)
+from pyvrp.constants import MAX_VALUE
+from pyvrp.stop import MaxRuntime
+
+from qmix_logistics.planning.problem import Plan, Problem, StopKind, Task, TaskId, TaskKind
+from qmix_logistics.planning.scaling import (
+    DISTANCE_UNITS_PER_KM,
+    distance_units,
+    duration_units,
+    horizon_min,
+    stop_window,
+    time_units,
+    unservable_tasks,
+)
+from qmix_logistics.planning.schedule import build_plan, empty_plan
+
+ENGINE_NAME = "pyvrp"
+DIFFERENT_RATES_RESOLUTION = 100
+"""When vehicles' costs per km differ, rates are integers relative to the dearest (1 % steps)."""
+
+
+@dataclass
+class _Translation:
+    """PyVRP's data plus the maps needed to read a PyVRP solution back as task stops."""
+
+    data: ProblemData
+    client_stop: list[tuple[TaskId, StopKind]]
+    shipment_task: list[TaskId]
+    type_vehicles: list[list[int]]
+    """Problem vehicle indices of each PyVRP vehicle type, in problem order."""
+
+
+def _latest_for_pyvrp(problem: Problem, task: Task, kind: StopKind, horizon: float) -> tuple[float, float]:
+    """(earliest, latest) service start handed to PyVRP: see the module notes on soft due times."""
+    window = stop_window(problem, task, kind, horizon)
+    if window.soft_due_min is None or not _due_reachable(problem, task, window.soft_due_min):
+        return window.earliest_min, window.latest_min
+    return window.earliest_min, window.soft_due_min
+
+
+def _due_reachable(problem: Problem, task: Task, due: float) -> bool:
+    """Whether some allowed vehicle, driving straight there, can start the final stop by ``due``."""
+    pinned = problem.pinned_vehicle(task.id)
+    for v, vehicle in enumerate(problem.vehicles):
+        if pinned is not None and v != pinned:
+            continue
+        here, clock = vehicle.start_location, vehicle.start_min
+        if task.kind is TaskKind.PICKUP_DELIVERY:
+            clock = max(clock + problem.travel_min[here, task.pickup_location], task.pickup_earliest_min)
+            clock += task.pickup_service_min
+            here = task.pickup_location
+        if max(clock + problem.travel_min[here, task.location], task.earliest_min) <= due:
+            return True
+    return False
+
+
+def _money_scale(problem: Problem) -> tuple[list[int], float]:
+    """Integer cost per distance unit for each vehicle, and money per PyVRP cost unit."""
+    rates = [v.cost_per_km for v in problem.vehicles]
+    if len(set(rates)) == 1:
+        rate = rates[0] if rates[0] > 0 else 1.0
+        return [1] * len(rates), rate / DISTANCE_UNITS_PER_KM
+    top = max(rates)
+    units = [int(round(r / top * DIFFERENT_RATES_RESOLUTION)) for r in rates]
+    return units, top / (DIFFERENT_RATES_RESOLUTION * DISTANCE_UNITS_PER_KM)
+
+
+def _translate(problem: Problem) -> _Translation:
+    horizon = horizon_min(problem)
+    onboard = [t for t in problem.tasks if t.kind is TaskKind.ONBOARD]
+    # Location indices: the problem's, then a private copy per onboard task, then the dummy end.
+    base = list(range(problem.num_locations)) + [t.location for t in onboard]
+    private = {t.id: problem.num_locations + i for i, t in enumerate(onboard)}
+    dummy = len(base)
+    dist = np.zeros((dummy + 1, dummy + 1), dtype=np.int64)
+    dur = np.zeros_like(dist)
+    dist[:dummy, :dummy] = distance_units(problem.distance_km[np.ix_(base, base)])
+    dur[:dummy, :dummy] = duration_units(problem.travel_min[np.ix_(base, base)])
+    dist[dummy, :dummy] = dur[dummy, :dummy] = MAX_VALUE  # nothing leaves the open-route end
+    locations = [Location(x=0.0, y=0.0, name=str(i)) for i in range(dummy + 1)]
+
+    depots: list[Depot] = []
+    depot_of: dict[int, int] = {}
+
+    def depot(location: int) -> int:
+        if location not in depot_of:
+            depot_of[location] = len(depots)
+            depots.append(Depot(location=location))
+        return depot_of[location]
+
+    # Profiles: 0 forbids every private onboard location; vehicle v's own profile opens its own.
+    forbidden = sorted(private.values())
+    dists, durs = [dist.copy()], [dur.copy()]
+    for matrix in (dists[0], durs[0]):
+        matrix[:, forbidden] = MAX_VALUE
+        matrix[forbidden, :] = MAX_VALUE
+        matrix[forbidden, forbidden] = 0
+    profile_of: dict[int, int] = {}
+    for v, vehicle in enumerate(problem.vehicles):
+        if vehicle.onboard:
+            own = [private[t] for t in vehicle.onboard]
+            others = sorted(set(forbidden) - set(own))
+            for source, matrix in ((dist, dists), (dur, durs)):
+                copy = source.copy()
+                copy[:, others] = MAX_VALUE
+                copy[others, :] = MAX_VALUE
+                copy[others, others] = 0
+                matrix.append(copy)
+            profile_of[v] = len(dists) - 1
+
+    units, money_per_unit = _money_scale(problem)
+
+    def money(amount: float) -> int:
+        return int(round(amount / money_per_unit))
+
+    types: dict[tuple, int] = {}
+    type_list: list[VehicleType] = []
+    type_vehicles: list[list[int]] = []
+    for v, vehicle in enumerate(problem.vehicles):
+        end = vehicle.end_location if vehicle.end_location is not None else dummy
+        key = (depot(vehicle.start_location), depot(end), vehicle.start_min,
+               min(vehicle.shift_end_min, horizon), vehicle.capacity, problem.residual_load(v),
+               units[v], vehicle.fixed_cost, profile_of.get(v, 0))
+        if key not in types:
+            types[key] = len(type_list)
+            type_vehicles.append([])
+            type_list.append(None)  # type: ignore[arg-type]  # filled once the count is known
+        type_vehicles[types[key]].append(v)
+    for key, t in types.items():
+        start_depot, end_depot, start, shift_end, capacity, residual, unit, fixed, profile = key
+        type_list[t] = VehicleType(
+            num_available=len(type_vehicles[t]), capacity=[capacity], start_depot=start_depot,
+            end_depot=end_depot, fixed_cost=money(fixed), tw_early=time_units(start),
+            tw_late=time_units(shift_end), unit_distance_cost=unit, profile=profile,
+            initial_load=[residual])
+
+    clients: list[Client] = []
+    client_stop: list[tuple[TaskId, StopKind]] = []
+    shipments: list[Shipment] = []
+    shipment_task: list[TaskId] = []
+    unservable = unservable_tasks(problem, horizon)
+    for task in problem.tasks:
+        if task.id in unservable:
+            continue
+        prize = money(task.drop_penalty) if task.optional else 0
+        early, late = _latest_for_pyvrp(problem, task, StopKind.DELIVERY, horizon)
+        if task.kind is TaskKind.PICKUP_DELIVERY:
+            p_early, p_late = _latest_for_pyvrp(problem, task, StopKind.PICKUP, horizon)
+            shipments.append(Shipment(
+                pickup_location=task.pickup_location, delivery_location=task.location,
+                pickup_tw_early=time_units(p_early), pickup_tw_late=time_units(p_late),
+                pickup_service_duration=int(duration_units(np.array([task.pickup_service_min]))[0]),
+                delivery_tw_early=time_units(early), delivery_tw_late=time_units(late),
+                delivery_service_duration=int(duration_units(np.array([task.service_min]))[0]),
+                amount=[task.size], prize=prize, required=not task.optional, name=str(task.id)))
+            shipment_task.append(task.id)
+            continue
+        onboard_task = task.kind is TaskKind.ONBOARD
+        clients.append(Client(
+            location=private[task.id] if onboard_task else task.location, delivery=[task.size],
+            service_duration=int(duration_units(np.array([task.service_min]))[0]),
+            tw_early=time_units(early), tw_late=time_units(late), prize=prize,
+            required=not task.optional, name=str(task.id)))
+        client_stop.append((task.id, StopKind.DELIVERY if onboard_task else StopKind.VISIT))
+
+    data = ProblemData(locations, clients, depots, type_list, dists, durs, [], shipments)
+    return _Translation(data, client_stop, shipment_task, type_vehicles)
+
+
+def _initial_solution(problem: Problem, tr: _Translation, previous: Plan) -> Solution | None:
+    """The previous plan expressed in PyVRP terms, or None when it cannot be."""
+    activity_of: dict[tuple[TaskId, StopKind], Activity] = {
+        stop: Activity(ActivityType.CLIENT, i) for i, stop in enumerate(tr.client_stop)}
+    for i, task_id in enumerate(tr.shipment_task):
+        activity_of[(task_id, StopKind.PICKUP)] = Activity(ActivityType.PICKUP, i)
+        activity_of[(task_id, StopKind.DELIVERY)] = Activity(ActivityType.DELIVERY, i)
+    by_vehicle = previous.task_sequences()
+    routes = []
+    try:
+        for t, members in enumerate(tr.type_vehicles):
+            for v in members:
+                stops = by_vehicle.get(problem.vehicles[v].id, [])
+                activities = [activity_of[s] for s in stops if s in activity_of]
+                if activities:
+                    routes.append(Route(tr.data, activities, t))
+        return Solution(tr.data, routes)
+    except (ValueError, RuntimeError, IndexError):
+        return None
+
+
+def _read_solution(problem: Problem, tr: _Translation, solution: Solution):
+    """Stop sequences per problem vehicle and the dropped tasks."""
+    sequences: list[list[tuple[TaskId, StopKind]]] = [[] for _ in problem.vehicles]
+    free = [list(members) for members in tr.type_vehicles]
+    served: set[TaskId] = set()
+    for route in solution.routes():
+        v = free[route.vehicle_type()].pop(0)
+        for activity in route.schedule():
+            if activity.type == ActivityType.CLIENT:
+                stop = tr.client_stop[activity.idx]
+            elif activity.type == ActivityType.PICKUP:
+                stop = (tr.shipment_task[activity.idx], StopKind.PICKUP)
+            elif activity.type == ActivityType.DELIVERY:
+                stop = (tr.shipment_task[activity.idx], StopKind.DELIVERY)
+            else:
+                continue
+            sequences[v].append(stop)
+            served.add(stop[0])
+    dropped = [t.id for t in problem.tasks if t.id not in served]
+    return sequences, dropped
+
+
+def solve_pyvrp(problem: Problem, time_limit_s: float = 10.0, *,
+                warm_start: Plan | None = None, seed: int = 0) -> Plan:
+    """Plan with PyVRP for ``time_limit_s`` seconds (``MaxRuntime``), reproducibly per ``seed``."""
+    started = time.perf_counter()
+    tr = _translate(problem)
+    initial = _initial_solution(problem, tr, warm_start) if warm_start is not None else None
+    result = pyvrp.solve(tr.data, MaxRuntime(max(time_limit_s, 1e-3)), seed=seed,
+                         collect_stats=False, display=False, initial_solution=initial)
+    wall = time.perf_counter() - started
+    if not result.best.routes() and not math.isfinite(result.cost()):
+        return empty_plan(problem, engine=ENGINE_NAME, wall_time_s=wall)
+    sequences, dropped = _read_solution(problem, tr, result.best)
+    return build_plan(problem, sequences, dropped, engine=ENGINE_NAME, wall_time_s=wall)

@@ -1,0 +1,210 @@
+"""Hand-checked tiny planning problems, solved for real by both engines."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from qmix_logistics.planning.engines import plan
+from qmix_logistics.planning.problem import (
+    Objective,
+    Plan,
+    PlanStatus,
+    Problem,
+    StopKind,
+    Task,
+    TaskKind,
+    Vehicle,
+)
+
+ENGINES = ["ortools", "pyvrp"]
+LIMIT_S = 0.7
+
+
+def euclid(points: list[tuple[float, float]]) -> np.ndarray:
+    """Distance matrix (km); the tests drive at 1 km per minute so it is the travel time too."""
+    xy = np.array(points, dtype=float)
+    return np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1))
+
+
+def problem_on(points, vehicles, tasks, **kwargs) -> Problem:
+    matrix = euclid(points)
+    return Problem(travel_min=matrix, distance_km=matrix, vehicles=vehicles, tasks=tasks, **kwargs)
+
+
+def route_of(result: Plan, vehicle_id) -> list[tuple[object, StopKind]]:
+    return result.task_sequences()[vehicle_id]
+
+
+def loads_along(problem: Problem, result: Plan, v: int) -> list[int]:
+    """Physical load after each stop of vehicle v, starting from its current load + visit goods."""
+    vehicle = problem.vehicles[v]
+    stops = route_of(result, vehicle.id)
+    load = vehicle.current_load + sum(problem.task(t).size for t, k in stops if k is StopKind.VISIT)
+    loads = [load]
+    for task_id, kind in stops:
+        load += problem.task(task_id).size if kind is StopKind.PICKUP else -problem.task(task_id).size
+        loads.append(load)
+    return loads
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_orders_that_do_not_fit_together_go_on_two_vehicles(engine):
+    points = [(0, 0), (5, 0), (5, 1)]
+    vehicles = [Vehicle(id=v, start_location=0, end_location=0, capacity=10) for v in "ab"]
+    tasks = [Task(id=i, kind=TaskKind.VISIT, location=i, size=6) for i in (1, 2)]
+    problem = problem_on(points, vehicles, tasks)
+    result = plan(problem, engine, LIMIT_S)
+    assert result.status is PlanStatus.FEASIBLE
+    assert sorted(len(r.stops) for r in result.routes) == [1, 1]
+    assert result.cost.distance_km == pytest.approx(2 * 5 + 2 * math.hypot(5, 1))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_hard_time_windows_force_the_visiting_order(engine):
+    # Nearest-first would be 1 then 2, but customer 2 closes at 12 and customer 1 opens at 20.
+    points = [(0, 0), (3, 0), (10, 0)]
+    vehicles = [Vehicle(id=0, start_location=0, end_location=0, capacity=10)]
+    tasks = [Task(id=1, kind=TaskKind.VISIT, location=1, earliest_min=20, due_min=40),
+             Task(id=2, kind=TaskKind.VISIT, location=2, earliest_min=0, due_min=12)]
+    problem = problem_on(points, vehicles, tasks)
+    result = plan(problem, engine, LIMIT_S)
+    assert result.status is PlanStatus.FEASIBLE
+    assert [s.task_id for s in result.routes[0].stops] == [2, 1]
+    for stop in result.routes[0].stops:
+        task = problem.task(stop.task_id)
+        assert task.earliest_min <= stop.start_min <= task.due_min
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_soft_due_time_prices_lateness_per_minute(engine):
+    # 10 km away, due at 4: the best any plan can do is start 6 minutes late.
+    points = [(0, 0), (10, 0)]
+    vehicles = [Vehicle(id=0, start_location=0, end_location=0, capacity=10)]
+    tasks = [Task(id=1, kind=TaskKind.VISIT, location=1, due_min=4)]
+    problem = problem_on(points, vehicles, tasks, hard_time_windows=False,
+                         objective=Objective(lateness_cost_per_min=2.5))
+    result = plan(problem, engine, LIMIT_S)
+    assert result.status is PlanStatus.FEASIBLE
+    assert result.cost.lateness_min == pytest.approx(6.0)
+    assert result.cost.lateness_cost == pytest.approx(15.0)
+    assert result.cost.total == pytest.approx(20.0 + 15.0)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_onboard_orders_stay_on_their_vehicle_and_count_in_the_load(engine):
+    # Vehicle "far" carries order 9 (8 of 10 units) to location 3, which is next to vehicle
+    # "near"; it is still "far" that must deliver it. A new 5-unit order waits at far's start:
+    # far can only take it after unloading, near can take it any time.
+    points = [(0, 0), (20, 0), (20, 1), (21, 0), (0, 1)]
+    vehicles = [Vehicle(id="far", start_location=0, capacity=10, current_load=8, onboard=(9,)),
+                Vehicle(id="near", start_location=1, capacity=10)]
+    tasks = [Task(id=9, kind=TaskKind.ONBOARD, location=3, size=8),
+             Task(id=7, kind=TaskKind.PICKUP_DELIVERY, pickup_location=0, location=4, size=5)]
+    problem = problem_on(points, vehicles, tasks, hard_time_windows=False)
+    result = plan(problem, engine, LIMIT_S)
+    assert result.status is PlanStatus.FEASIBLE
+    assert (9, StopKind.DELIVERY) in route_of(result, "far")
+    assert (9, StopKind.DELIVERY) not in route_of(result, "near")
+    for v, vehicle in enumerate(problem.vehicles):
+        assert max(loads_along(problem, result, v)) <= vehicle.capacity
+    far = route_of(result, "far")
+    if (7, StopKind.PICKUP) in far:
+        assert far.index((9, StopKind.DELIVERY)) < far.index((7, StopKind.PICKUP))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_pickup_precedes_delivery_on_the_same_vehicle(engine):
+    points = [(0, 0), (4, 0), (8, 0), (4, 4), (8, 4), (0, 4)]
+    vehicles = [Vehicle(id=v, start_location=0, end_location=0, capacity=3) for v in range(2)]
+    pairs = [(1, 4), (3, 2), (5, 1)]
+    tasks = [Task(id=i, kind=TaskKind.PICKUP_DELIVERY, pickup_location=p, location=d, size=2)
+             for i, (p, d) in enumerate(pairs)]
+    problem = problem_on(points, vehicles, tasks)
+    result = plan(problem, engine, LIMIT_S)
+    assert result.status is PlanStatus.FEASIBLE
+    for route in result.routes:
+        stops = [(s.task_id, s.kind) for s in route.stops]
+        for task_id, kind in stops:
+            if kind is StopKind.DELIVERY:
+                assert stops.index((task_id, StopKind.PICKUP)) < stops.index((task_id, kind))
+    served = [s.task_id for r in result.routes for s in r.stops if s.kind is StopKind.DELIVERY]
+    assert sorted(served) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_order_is_dropped_exactly_when_serving_it_costs_more_than_its_penalty(engine):
+    # Serving the far order costs a 100 km round trip; the near one costs 2 km.
+    points = [(0, 0), (50, 0), (1, 0)]
+    vehicles = [Vehicle(id=0, start_location=0, end_location=0, capacity=10)]
+    cheap = [Task(id="far", kind=TaskKind.VISIT, location=1, drop_penalty=60.0),
+             Task(id="near", kind=TaskKind.VISIT, location=2, drop_penalty=60.0)]
+    result = plan(problem_on(points, vehicles, cheap, hard_time_windows=False), engine, LIMIT_S)
+    assert result.dropped == ["far"]
+    assert result.cost.drop_cost == pytest.approx(60.0)
+    dear = [Task(id="far", kind=TaskKind.VISIT, location=1, drop_penalty=500.0)]
+    result = plan(problem_on(points, vehicles, dear, hard_time_windows=False), engine, LIMIT_S)
+    assert result.dropped == []
+    assert result.cost.distance_km == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_open_routes_end_at_the_last_stop(engine):
+    points = [(0, 0), (3, 4)]
+    vehicles = [Vehicle(id=0, start_location=0, end_location=None, capacity=5)]
+    tasks = [Task(id=1, kind=TaskKind.VISIT, location=1, size=1, service_min=2)]
+    result = plan(problem_on(points, vehicles, tasks), engine, LIMIT_S)
+    assert result.cost.distance_km == pytest.approx(5.0)
+    assert result.routes[0].end_min == pytest.approx(7.0)
+
+
+def brute_force_optimum(problem: Problem) -> float:
+    """Cheapest cost over every order of the customers split among two vehicles at the depot."""
+    ids = [t.id for t in problem.tasks]
+    best = math.inf
+    for order in itertools.permutations(ids):
+        for cut in range(len(ids) + 1):
+            total = 0.0
+            for v, part in enumerate((order[:cut], order[cut:])):
+                if not part:
+                    continue
+                vehicle = problem.vehicles[v]
+                if sum(problem.task(t).size for t in part) > vehicle.capacity:
+                    total = math.inf
+                    break
+                path = [0] + [problem.task(t).location for t in part] + [0]
+                km = sum(problem.distance_km[a, b] for a, b in zip(path, path[1:]))
+                total += km * vehicle.cost_per_km + vehicle.fixed_cost
+            best = min(best, total)
+    return best
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_six_customer_instance_is_solved_to_the_brute_force_optimum(engine):
+    rng = np.random.default_rng(7)
+    points = [(50.0, 50.0)] + [tuple(p) for p in rng.uniform(0, 100, size=(6, 2))]
+    sizes = [4, 3, 5, 2, 6, 3]
+    vehicles = [Vehicle(id=v, start_location=0, end_location=0, capacity=12, fixed_cost=15.0)
+                for v in range(2)]
+    tasks = [Task(id=i, kind=TaskKind.VISIT, location=i, size=s) for i, s in enumerate(sizes, 1)]
+    problem = problem_on(points, vehicles, tasks)
+    result = plan(problem, engine, LIMIT_S)
+    assert result.status is PlanStatus.FEASIBLE
+    assert result.cost.total == pytest.approx(brute_force_optimum(problem), abs=1e-3)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_warm_start_from_a_plan_with_a_task_that_is_gone(engine):
+    rng = np.random.default_rng(3)
+    points = [(50.0, 50.0)] + [tuple(p) for p in rng.uniform(0, 100, size=(8, 2))]
+    vehicles = [Vehicle(id=v, start_location=0, end_location=0, capacity=20) for v in range(2)]
+    tasks = [Task(id=i, kind=TaskKind.VISIT, location=i, size=4) for i in range(1, 9)]
+    first = plan(problem_on(points, vehicles, tasks), engine, LIMIT_S)
+    later = problem_on(points, vehicles, tasks[1:])
+    second = plan(later, engine, LIMIT_S, warm_start=first)
+    assert second.status is PlanStatus.FEASIBLE
+    assert sorted(s.task_id for r in second.routes for s in r.stops) == list(range(2, 9))
+    assert second.cost.total <= first.cost.total + 1e-6
