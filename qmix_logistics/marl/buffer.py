@@ -1,0 +1,279 @@
+"""Episode replay buffer with a fixed memory budget.
+
+Episodes are stored back to back in preallocated step arrays (no padding to a maximum length), because
+logistics episodes vary from a few hundred to a few thousand steps and padding would waste most of the
+budget. An episode of T transitions takes T + 1 slots: the extra slot holds the final observation, so a
+truncated episode can still bootstrap. When the write position reaches the end, it wraps to slot 0 and
+the oldest episodes in the way are evicted (FIFO).
+
+Sampling returns fixed-shape windows, padded where they run past an episode's ends, with a padding mask:
+either whole episodes, or (for long episodes) ``burn_in + chunk_len`` steps in which only the last
+``chunk_len`` are trained (R2D2-style; the burn-in only warms the GRU state).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from qmix_logistics.errors import QlogError
+
+MIB = 2**20
+
+
+@dataclass
+class Episode:
+    """One finished episode as collected by the runner (time-major numpy arrays, team reward)."""
+
+    obs: np.ndarray
+    """[T + 1, n_agents, obs_dim] float32, including the observation after the last step."""
+    state: np.ndarray
+    """[T + 1, state_dim] float32 global state."""
+    avail: np.ndarray
+    """[T + 1, n_agents, n_actions] bool action masks."""
+    actions: np.ndarray
+    """[T, n_agents] int64 actions taken."""
+    rewards: np.ndarray
+    """[T] float32 team reward (mean over agents)."""
+    terminated: bool
+    """True when the env terminated (no bootstrap from the last state); False when it was truncated."""
+    seed: int
+    """The seed the env was reset with."""
+
+    @property
+    def length(self) -> int:
+        """Number of transitions (env steps) T."""
+        return int(self.actions.shape[0])
+
+    @property
+    def episode_return(self) -> float:
+        """Undiscounted sum of team rewards."""
+        return float(self.rewards.sum())
+
+
+@dataclass
+class EpisodeBatch:
+    """A training batch of B windows, as tensors on the learner's device.
+
+    The step-aligned fields cover W + 1 time slots (W = burn_in + C; the extra slot is the bootstrap
+    observation). The transition fields cover only the C trained steps, which start at slot ``burn_in``.
+    """
+
+    obs: torch.Tensor
+    """[B, W + 1, N, obs_dim] observations (zeros outside the episode)."""
+    state: torch.Tensor
+    """[B, W + 1, state_dim] global states."""
+    avail: torch.Tensor
+    """[B, W + 1, N, n_actions] bool masks (all True outside the episode, so max() stays finite)."""
+    last_actions: torch.Tensor
+    """[B, W + 1, N] long action taken before each slot, -1 at the episode start and outside it."""
+    first: torch.Tensor
+    """[B, W + 1] bool, True at the episode's first step (the GRU state must be reset there)."""
+    actions: torch.Tensor
+    """[B, C, N] long actions of the trained steps."""
+    rewards: torch.Tensor
+    """[B, C] float team rewards."""
+    terminated: torch.Tensor
+    """[B, C] float, 1 where the episode terminated after this step."""
+    mask: torch.Tensor
+    """[B, C] float, 1 for real trained transitions, 0 for padding."""
+    burn_in: int
+    """Slots before the trained part that only warm the hidden state."""
+
+
+class EpisodeBuffer:
+    """FIFO store of whole episodes with uniform sampling of episodes or of windows inside them."""
+
+    def __init__(
+        self,
+        n_agents: int,
+        obs_dim: int,
+        state_dim: int,
+        n_actions: int,
+        memory_mb: float,
+        *,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        """Preallocate ``memory_mb`` MiB of step storage; the capacity in steps is ``capacity_steps``."""
+        self.n_agents, self.obs_dim, self.state_dim, self.n_actions = n_agents, obs_dim, state_dim, n_actions
+        self.memory_mb = memory_mb
+        self.device = torch.device(device)
+        self.bytes_per_step = 4 * n_agents * obs_dim + 4 * state_dim + n_agents * n_actions + 2 * n_agents + 4 + 1
+        self.capacity_steps = int(memory_mb * MIB) // self.bytes_per_step
+        if self.capacity_steps < 2:
+            raise QlogError(f"{memory_mb} MiB holds less than 2 env steps", field="training.buffer_mb")
+        if n_actions > np.iinfo(np.int16).max:
+            raise QlogError(f"{n_actions} actions is more than the buffer's int16 action slots can hold")
+        c = self.capacity_steps
+        self.obs = np.zeros((c, n_agents, obs_dim), dtype=np.float32)
+        self.state = np.zeros((c, state_dim), dtype=np.float32)
+        self.avail = np.zeros((c, n_agents, n_actions), dtype=bool)
+        self.actions = np.zeros((c, n_agents), dtype=np.int16)
+        self.rewards = np.zeros(c, dtype=np.float32)
+        self.terminated = np.zeros(c, dtype=bool)
+        self._episodes: deque[tuple[int, int]] = deque()  # (first slot, transitions), oldest first
+        self._write = 0
+        self._table: tuple[np.ndarray, np.ndarray] | None = None
+
+    def describe(self) -> str:
+        """One line for the run log: the budget and what it buys."""
+        return (
+            f"replay buffer: {self.memory_mb:g} MiB -> {self.capacity_steps:,} env steps "
+            f"({self.bytes_per_step:,} bytes per step)"
+        )
+
+    def __len__(self) -> int:
+        """Number of stored episodes."""
+        return len(self._episodes)
+
+    @property
+    def num_steps(self) -> int:
+        """Stored transitions over all episodes."""
+        return int(sum(length for _, length in self._episodes))
+
+    @property
+    def longest_episode(self) -> int:
+        """Transitions in the longest stored episode (0 when empty)."""
+        return max((length for _, length in self._episodes), default=0)
+
+    def add(self, episode: Episode) -> None:
+        """Store one episode, evicting the oldest ones that overlap the slots it needs."""
+        length = episode.length
+        slots = length + 1
+        if slots > self.capacity_steps:
+            raise QlogError(
+                f"an episode of {length} steps does not fit in the replay buffer ({self.describe()}); "
+                "raise the budget",
+                field="training.buffer_mb",
+            )
+        if self._write + slots > self.capacity_steps:
+            self._write = 0
+        start, end = self._write, self._write + slots
+        # Overlapping episodes always form a prefix of the FIFO: everything older than them lies further on.
+        while self._episodes and self._overlaps(self._episodes[0], start, end):
+            self._episodes.popleft()
+        self.obs[start:end] = episode.obs
+        self.state[start:end] = episode.state
+        self.avail[start:end] = episode.avail
+        self.actions[start : end - 1] = episode.actions
+        self.actions[end - 1] = 0
+        self.rewards[start : end - 1] = episode.rewards
+        self.rewards[end - 1] = 0.0
+        self.terminated[start:end] = False
+        if length > 0:
+            self.terminated[end - 2] = episode.terminated
+        self._episodes.append((start, length))
+        self._write = end
+        self._table = None
+
+    @staticmethod
+    def _overlaps(stored: tuple[int, int], start: int, end: int) -> bool:
+        s_start, s_len = stored
+        return s_start < end and start < s_start + s_len + 1
+
+    def _episode_table(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._table is None:
+            table = np.array(self._episodes, dtype=np.int64).reshape(-1, 2)
+            self._table = (table[:, 0], table[:, 1])
+        return self._table
+
+    def sample(
+        self, batch_size: int, rng: np.random.Generator, *, chunk_len: int | None = None, burn_in: int = 0
+    ) -> EpisodeBatch:
+        """Draw ``batch_size`` windows uniformly (with replacement).
+
+        chunk_len None: whole episodes, each stored episode equally likely, padded to the longest drawn.
+        Otherwise: windows of ``chunk_len`` trained steps preceded by ``burn_in`` warm-up steps, placed so
+        that every stored transition is equally likely to be trained (windows may hang over either end).
+        """
+        if not self._episodes:
+            raise RuntimeError("cannot sample from an empty replay buffer")
+        starts, lengths = self._episode_table()
+        if chunk_len is None:
+            pick = rng.integers(len(starts), size=batch_size)
+            ep_len = lengths[pick]
+            chunk, burn_in = max(int(ep_len.max()), 1), 0
+            train_from = np.zeros(batch_size, dtype=np.int64)
+            train_len = ep_len
+        else:
+            chunk = chunk_len
+            weights = (lengths + chunk - 1).astype(np.float64)
+            pick = rng.choice(len(starts), size=batch_size, p=weights / weights.sum())
+            ep_len = lengths[pick]
+            offset = rng.integers(-(chunk - 1), np.maximum(ep_len, 1))
+            train_from = np.maximum(offset, 0)
+            train_len = np.minimum(offset + chunk, ep_len) - train_from
+        return self._gather(starts[pick], ep_len, train_from, train_len, chunk, burn_in)
+
+    def _gather(
+        self,
+        ep_start: np.ndarray,
+        ep_len: np.ndarray,
+        train_from: np.ndarray,
+        train_len: np.ndarray,
+        chunk: int,
+        burn_in: int,
+    ) -> EpisodeBatch:
+        window = burn_in + chunk
+        # step[b, j]: the episode step shown in slot j of window b; valid when inside [0, T] (T = final obs).
+        step = train_from[:, None] - burn_in + np.arange(window + 1)[None, :]
+        inside = (step >= 0) & (step <= ep_len[:, None])
+        slot = ep_start[:, None] + np.clip(step, 0, ep_len[:, None])
+        obs = np.where(inside[..., None, None], self.obs[slot], 0.0).astype(np.float32)
+        state = np.where(inside[..., None], self.state[slot], 0.0).astype(np.float32)
+        avail = np.where(inside[..., None, None], self.avail[slot], True)
+        has_last = (step >= 1) & inside
+        last_actions = np.where(has_last[..., None], self.actions[np.maximum(slot - 1, 0)], -1).astype(np.int64)
+        first = step == 0
+        trained = np.arange(chunk)[None, :] < train_len[:, None]
+        t_slot = slot[:, burn_in:window]
+        actions = np.where(trained[..., None], self.actions[t_slot], 0).astype(np.int64)
+        rewards = np.where(trained, self.rewards[t_slot], 0.0).astype(np.float32)
+        terminated = (self.terminated[t_slot] & trained).astype(np.float32)
+
+        def to_device(array: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+
+        return EpisodeBatch(
+            obs=to_device(obs),
+            state=to_device(state),
+            avail=to_device(avail),
+            last_actions=to_device(last_actions),
+            first=to_device(first),
+            actions=to_device(actions),
+            rewards=to_device(rewards),
+            terminated=to_device(terminated),
+            mask=to_device(trained.astype(np.float32)),
+            burn_in=burn_in,
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Contents as plain tensors/ints, so a checkpoint can restore sampling bit for bit."""
+        used = max((start + length + 1 for start, length in self._episodes), default=0)
+        arrays = {
+            name: torch.from_numpy(getattr(self, name)[:used].copy())
+            for name in ("obs", "state", "avail", "actions", "rewards", "terminated")
+        }
+        return {
+            "capacity_steps": self.capacity_steps,
+            "write": self._write,
+            "episodes": [[start, length] for start, length in self._episodes],
+            "arrays": arrays,
+        }
+
+    def load_state_dict(self, data: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved; the budget and env sizes must be unchanged."""
+        if int(data["capacity_steps"]) != self.capacity_steps:
+            raise ValueError(
+                f"saved buffer holds {data['capacity_steps']} steps, this one {self.capacity_steps}"
+            )
+        for name, tensor in data["arrays"].items():
+            target = getattr(self, name)
+            target[: tensor.shape[0]] = tensor.numpy()
+        self._episodes = deque((int(start), int(length)) for start, length in data["episodes"])
+        self._write = int(data["write"])
+        self._table = None

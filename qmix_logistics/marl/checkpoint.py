@@ -1,0 +1,186 @@
+"""Checkpoints: one self-describing file, written atomically, read without executing code.
+
+A checkpoint carries everything needed to resume training exactly (config, weights, targets, optimiser,
+counters, RNG states, optionally the replay buffer) and to serve the policy without the env (env sizes,
+agent weights, the caller's metadata such as the scenario). It holds only tensors and plain containers and
+is read with ``torch.load(weights_only=True)``, so a tampered file cannot run code; any unreadable file
+raises QlogError naming it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import random
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from qmix_logistics.errors import QlogError
+
+from .config import LearnerConfig
+from .controller import DecentralizedPolicy
+from .env_contract import EnvSpec
+from .networks import RNNAgent
+
+CHECKPOINT_NAME = "checkpoint.pt"
+FORMAT_NAME = "qmix_logistics.marl.checkpoint"
+FORMAT_VERSION = 1
+_REQUIRED = {"config": dict, "env_spec": dict, "learner": dict, "counters": dict, "metadata": dict}
+
+
+def package_versions() -> dict[str, str]:
+    """Versions that explain a checkpoint's provenance (checked by humans, not enforced)."""
+    import qmix_logistics  # the parent package is already imported; this only reads its version
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "qmix_logistics": getattr(qmix_logistics, "__version__", "unknown"),
+    }
+
+
+def check_plain(value: Any, where: str = "checkpoint") -> None:
+    """Raise TypeError unless ``value`` is tensors and plain containers only (what weights_only can read)."""
+    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor)):
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int)):
+                raise TypeError(f"{where}: key {key!r} is not a str or int")
+            check_plain(item, f"{where}.{key}")
+        return
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            check_plain(item, f"{where}[{index}]")
+        return
+    raise TypeError(f"{where}: {type(value).__name__} cannot go into a checkpoint (use plain types or tensors)")
+
+
+def capture_rng_states(generators: dict[str, np.random.Generator]) -> dict[str, Any]:
+    """Python, numpy-global, torch and the given numpy Generators, as plain containers."""
+    py_version, py_state, py_gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state(legacy=True)
+    states: dict[str, Any] = {
+        "python": [py_version, list(py_state), py_gauss],
+        "numpy_global": [np_name, torch.from_numpy(np_keys.astype(np.int64)), np_pos, np_has_gauss, np_gauss],
+        "torch": torch.get_rng_state(),
+        "torch_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "generators": {name: gen.bit_generator.state for name, gen in generators.items()},
+    }
+    return states
+
+
+def restore_rng_states(states: dict[str, Any], generators: dict[str, np.random.Generator]) -> None:
+    """Inverse of :meth:`capture_rng_states`; the Generators are restored in place."""
+    py_version, py_state, py_gauss = states["python"]
+    random.setstate((py_version, tuple(py_state), py_gauss))
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = states["numpy_global"]
+    np.random.set_state((np_name, np_keys.numpy().astype(np.uint32), np_pos, np_has_gauss, np_gauss))
+    torch.set_rng_state(states["torch"].cpu())
+    if states["torch_cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in states["torch_cuda"]])
+    for name, gen in generators.items():
+        gen.bit_generator.state = states["generators"][name]
+
+
+def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
+    """Write ``payload`` plus format and version keys to ``path`` atomically.
+
+    The bytes go to a temp file in the same folder, are flushed and fsynced, then os.replace()d over the
+    target, so a crash leaves either the old checkpoint or the new one, never half a file.
+    """
+    path = Path(path)
+    document = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "versions": package_versions(), **payload}
+    check_plain(document)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(document, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable where the OS allows it
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read and check a checkpoint; any problem with the file raises QlogError naming it."""
+    source = str(path)
+    if not Path(path).is_file():
+        raise QlogError("no checkpoint file here", source=source)
+    try:
+        data = torch.load(path, weights_only=True, map_location=map_location)
+    except Exception as exc:  # noqa: BLE001 - every way a file can be unreadable is the user's to fix
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            reason = "it contains objects other than tensors and plain data, so it is refused (untrusted file?)"
+        else:
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            reason = f"it is truncated or corrupt ({type(exc).__name__}: {first_line})"
+        raise QlogError(f"cannot load checkpoint: {reason}", source=source) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+        raise QlogError("not a qmix-logistics MARL checkpoint (wrong or missing 'format' key)", source=source)
+    version = data.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise QlogError(f"bad format_version {version!r}", source=source, field="format_version")
+    if version > FORMAT_VERSION:
+        raise QlogError(
+            f"format version {version} is newer than this code reads ({FORMAT_VERSION}); upgrade qmix-logistics",
+            source=source,
+            field="format_version",
+        )
+    for key, kind in _REQUIRED.items():
+        if not isinstance(data.get(key), kind):
+            raise QlogError(f"missing or malformed section {key!r}", source=source, field=key)
+    return data
+
+
+@contextlib.contextmanager
+def checkpoint_contents(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn errors from using a checkpoint's contents (missing keys, wrong shapes) into QlogError."""
+    try:
+        yield
+    except QlogError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        raise QlogError(
+            f"checkpoint contents do not fit this code ({type(exc).__name__}: {first_line})", source=str(path)
+        ) from None
+
+
+def config_and_spec(data: dict[str, Any], path: str | os.PathLike[str]) -> tuple[LearnerConfig, EnvSpec]:
+    """The learner config and env sizes a checkpoint was trained with."""
+    config = LearnerConfig.from_dict(data["config"], source=str(path), prefix="config")
+    with checkpoint_contents(path):
+        spec = EnvSpec.from_dict(data["env_spec"])
+    return config, spec
+
+
+def load_policy(path: str | os.PathLike[str], device: str = "cpu") -> tuple[DecentralizedPolicy, dict[str, Any]]:
+    """Rebuild the greedy decentralised policy (agent network only) and the caller's metadata.
+
+    Needs no env: the checkpoint carries the observation/action sizes and agent names.
+    """
+    data = load_checkpoint(path, map_location=device)
+    config, spec = config_and_spec(data, path)
+    with checkpoint_contents(path):
+        agent = RNNAgent(spec.obs_dim, spec.n_actions, spec.n_agents, config.agent_hidden_dim)
+        agent.load_state_dict(data["learner"]["agent"])
+    return DecentralizedPolicy(agent, agent_names=spec.agents, device=device), data["metadata"]

@@ -1,0 +1,196 @@
+"""Hyperparameters of the QMIX/VDN/IQL learner, in one validated model.
+
+Every knob the learner, runner and trainer read lives here, so a run is fully described by this one object
+(it is stored in every checkpoint). Errors name the field as ``training.<name>`` so the CLI can point at the
+exact line of a config file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from qmix_logistics.errors import QlogError
+
+#: Episodes up to this many steps are trained whole when ``chunk_len`` is None; longer ones in windows.
+WHOLE_EPISODE_MAX_STEPS = 128
+#: Window length used for long episodes when ``chunk_len`` is None.
+AUTO_CHUNK_LEN = 64
+
+# Fields that only say how long or how visibly a run goes: they may change when a run is resumed.
+RESUMABLE_FIELDS = frozenset(
+    {
+        "total_env_steps",
+        "eval_interval_steps",
+        "eval_episodes",
+        "checkpoint_interval_steps",
+        "log_interval_steps",
+        "save_buffer",
+        "n_envs",
+        "device",
+        "torch_threads",
+    }
+)
+
+
+class LearnerConfig(BaseModel):
+    """Everything that defines a QMIX/VDN/IQL training run on a PettingZoo ParallelEnv."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    mixer: Literal["qmix", "vdn", "iql"] = "qmix"
+    """Value factorisation: QMIX (monotonic hypernet mixer), VDN (sum) or IQL (no mixer, per-agent TD)."""
+    agent_hidden_dim: int = Field(64, ge=1)
+    """Width of the agent network's GRU hidden state (and of its input layer)."""
+    mixer_embed_dim: int = Field(32, ge=1)
+    """Width of the QMIX mixing layer."""
+    hypernet_hidden_dim: int = Field(64, ge=1)
+    """Hidden width of the hypernetworks that turn the global state into mixing weights."""
+    lr: float = Field(5e-4, gt=0.0, le=1.0)
+    """Adam learning rate."""
+    gamma: float = Field(0.99, ge=0.0, le=1.0)
+    """Discount factor per env step."""
+    batch_size: int = Field(32, ge=1)
+    """Episodes (or windows of episodes, see chunk_len) per gradient update."""
+    buffer_mb: float = Field(1024.0, gt=0.0)
+    """Replay memory budget in MiB; the capacity in env steps follows from the obs/state sizes and is logged."""
+    epsilon_start: float = Field(1.0, ge=0.0, le=1.0)
+    """Exploration rate at env step 0."""
+    epsilon_end: float = Field(0.05, ge=0.0, le=1.0)
+    """Exploration rate once annealing is over."""
+    epsilon_anneal_steps: int = Field(100_000, ge=0)
+    """Env steps (summed over envs) over which epsilon falls linearly from start to end."""
+    target_update_interval: int = Field(200, ge=1)
+    """Gradient updates between hard copies of the online networks into the target networks."""
+    target_tau: float | None = Field(None, gt=0.0, le=1.0)
+    """If set, Polyak-average the targets by this fraction after every update instead of hard copies."""
+    grad_clip: float = Field(10.0, gt=0.0)
+    """Maximum global gradient norm."""
+    double_q: bool = True
+    """Online networks pick the next action among valid ones, target networks evaluate it (van Hasselt)."""
+    td_lambda: float | None = Field(None, ge=0.0, le=1.0)
+    """TD(lambda) targets over each training window; None gives 1-step targets."""
+    standardise_rewards: bool = False
+    """Divide rewards by their running std (not shifted: a per-step offset changes which episode lengths pay)."""
+    chunk_len: int | None = Field(None, ge=1)
+    """Trained steps per window; None trains whole episodes up to 128 steps and 64-step windows beyond."""
+    burn_in: int = Field(16, ge=0)
+    """Steps before each window that only warm the GRU hidden state and get no gradient (R2D2)."""
+    updates_per_episode: float = Field(1.0, gt=0.0)
+    """Gradient updates per collected episode, once learning has started (fractions accumulate)."""
+    learning_starts: int = Field(10_000, ge=0)
+    """Env steps to collect before the first gradient update."""
+    n_envs: int = Field(1, ge=1)
+    """Environments stepped in parallel worker processes (1 runs in this process)."""
+    total_env_steps: int = Field(1_000_000, ge=1)
+    """Env steps (summed over envs) after which training stops."""
+    eval_interval_steps: int = Field(50_000, ge=1)
+    """Env steps between greedy evaluations."""
+    eval_episodes: int = Field(8, ge=1)
+    """Greedy episodes per evaluation, on fixed seeds 10_000 + i."""
+    checkpoint_interval_steps: int = Field(100_000, ge=1)
+    """Env steps between checkpoints (one is always written at the end)."""
+    log_interval_steps: int = Field(5_000, ge=1)
+    """Env steps between rows of progress.csv and TensorBoard points."""
+    save_buffer: bool = False
+    """Store the replay buffer in checkpoints so a resumed run continues bit for bit (large files)."""
+    torch_threads: int | None = Field(1, ge=1)
+    """CPU threads torch may use while training; None keeps torch's default. Small recurrent nets run
+    fastest on one thread, and the env workers need the other cores."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where the networks live; auto picks cuda when available."""
+    seed: int = Field(0, ge=0)
+    """Seeds network init, exploration, replay sampling and the training episodes' env seeds."""
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> LearnerConfig:
+        if self.epsilon_end > self.epsilon_start:
+            raise ValueError("epsilon_end must not exceed epsilon_start")
+        return self
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str | None = None, prefix: str = "training") -> LearnerConfig:
+        """Validate a plain mapping (e.g. the ``training:`` block of a YAML file).
+
+        Raises QlogError naming ``prefix.field`` for unknown keys and bad values, so users see where to look.
+        """
+        if not isinstance(data, Mapping):
+            raise QlogError(f"expected a mapping of settings, got {type(data).__name__}", source=source, field=prefix)
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise _as_qlog_error(exc, source=source, prefix=prefix) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of all fields (what checkpoints store)."""
+        return self.model_dump()
+
+    def with_overrides(self, overrides: Mapping[str, Any] | Iterable[str], *, prefix: str = "training") -> LearnerConfig:
+        """Return a copy with CLI overrides applied: ``{"lr": "1e-3"}`` or ``["lr=1e-3", "td_lambda=none"]``.
+
+        Strings are parsed as YAML scalars ("none"/"null" mean None), then validated like from_dict.
+        """
+        if isinstance(overrides, Mapping):
+            pairs = list(overrides.items())
+        else:
+            pairs = [_split_assignment(item, prefix) for item in overrides]
+        merged = self.to_dict()
+        for key, value in pairs:
+            merged[key] = _parse_scalar(value) if isinstance(value, str) else value
+        return LearnerConfig.from_dict(merged, source="override", prefix=prefix)
+
+    def window(self, longest_episode: int) -> tuple[int | None, int]:
+        """Resolve (chunk_len, burn_in) for training; chunk_len None means whole episodes without burn-in."""
+        if self.chunk_len is None:
+            if longest_episode <= WHOLE_EPISODE_MAX_STEPS:
+                return None, 0
+            return AUTO_CHUNK_LEN, self.burn_in
+        return self.chunk_len, self.burn_in
+
+    def epsilon_at(self, env_steps: int) -> float:
+        """Linear exploration schedule in env steps."""
+        if self.epsilon_anneal_steps == 0:
+            return self.epsilon_end
+        fraction = min(env_steps / self.epsilon_anneal_steps, 1.0)
+        return self.epsilon_start + fraction * (self.epsilon_end - self.epsilon_start)
+
+    def resolved_device(self) -> str:
+        """The torch device string: "auto" becomes "cuda" when a GPU is visible, else "cpu"."""
+        import torch
+
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise QlogError("device is 'cuda' but torch sees no GPU", field="training.device")
+        return self.device
+
+
+def _as_qlog_error(exc: ValidationError, *, source: str | None, prefix: str) -> QlogError:
+    first = exc.errors()[0]
+    location = ".".join(str(part) for part in first["loc"])
+    field = f"{prefix}.{location}" if location else prefix
+    if first["type"] == "extra_forbidden":
+        known = ", ".join(sorted(LearnerConfig.model_fields))
+        return QlogError(f"unknown setting (known: {known})", source=source, field=field)
+    message = first["msg"].removeprefix("Value error, ")
+    return QlogError(f"{message} (got {first.get('input')!r})", source=source, field=field)
+
+
+def _split_assignment(item: str, prefix: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise QlogError(f"override {item!r} must look like name=value", source="override", field=prefix)
+    key = key.strip().removeprefix(f"{prefix}.")
+    return key, value.strip()
+
+
+def _parse_scalar(text: str) -> Any:
+    if text.strip().lower() in {"none", "null", "~", ""}:
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text

@@ -1,0 +1,165 @@
+"""The environment contract the learner relies on, checked at the boundary.
+
+Any PettingZoo ``ParallelEnv`` with a fixed agent list, dict observations ``{"observation", "action_mask"}``,
+``Discrete`` actions and a global ``state()`` can be trained. :class:`EnvAdapter` checks that once and then
+turns the per-agent dicts into stacked numpy arrays, so the rest of the package (and the pipes between
+processes) only ever sees fixed-shape arrays. Contract violations are the env author's to fix, so they
+raise QlogError with a message that says what was expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from qmix_logistics.errors import QlogError
+
+#: A picklable ``make_env(seed) -> ParallelEnv`` (module-level function or functools.partial).
+EnvFactory = Callable[[int], Any]
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """The sizes the networks and the buffer are built for."""
+
+    agents: tuple[str, ...]
+    """Agent names in the fixed order used for every array's agent axis."""
+    obs_dim: int
+    """Length of each agent's observation vector."""
+    state_dim: int
+    """Length of the global state vector."""
+    n_actions: int
+    """Discrete actions per agent."""
+
+    @property
+    def n_agents(self) -> int:
+        """Number of agents N."""
+        return len(self.agents)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for checkpoints."""
+        return {"agents": list(self.agents), "obs_dim": self.obs_dim, "state_dim": self.state_dim,
+                "n_actions": self.n_actions}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EnvSpec:
+        """Inverse of :meth:`to_dict`."""
+        return cls(tuple(str(a) for a in data["agents"]), int(data["obs_dim"]), int(data["state_dim"]),
+                   int(data["n_actions"]))
+
+
+@dataclass
+class StepArrays:
+    """What the learner needs from one reset or step, stacked over agents."""
+
+    obs: np.ndarray
+    """[N, obs_dim] float32."""
+    avail: np.ndarray
+    """[N, n_actions] bool."""
+    state: np.ndarray
+    """[state_dim] float32."""
+    reward: float = 0.0
+    """Team reward of the step (mean over agents)."""
+    terminated: bool = False
+    """The episode ended for good (no bootstrap)."""
+    truncated: bool = False
+    """The episode was cut by a time limit (bootstrap from the last state)."""
+
+    @property
+    def done(self) -> bool:
+        """The episode is over either way."""
+        return self.terminated or self.truncated
+
+
+class EnvAdapter:
+    """Wraps one ParallelEnv: checks the contract and converts dicts to stacked arrays."""
+
+    def __init__(self, env: Any, *, probe_seed: int = 0) -> None:
+        """Check the spaces, and reset once with ``probe_seed`` to learn the state size."""
+        self.env = env
+        self.source = f"env {type(env).__name__}"
+        agents = tuple(getattr(env, "possible_agents", ()) or ())
+        if not agents:
+            raise QlogError("env.possible_agents must list at least one agent", source=self.source)
+        obs_dims, n_actions = set(), set()
+        for agent in agents:
+            obs_space = env.observation_space(agent)
+            if not isinstance(obs_space, spaces.Dict) or {"observation", "action_mask"} - set(obs_space.spaces):
+                raise QlogError(
+                    f"observation_space({agent!r}) must be a Dict with 'observation' and 'action_mask' keys",
+                    source=self.source,
+                )
+            obs_dims.add(int(np.prod(obs_space["observation"].shape)))
+            action_space = env.action_space(agent)
+            if not isinstance(action_space, spaces.Discrete):
+                raise QlogError(f"action_space({agent!r}) must be Discrete, got {action_space}", source=self.source)
+            n_actions.add(int(action_space.n))
+        if len(obs_dims) != 1 or len(n_actions) != 1:
+            raise QlogError("all agents must share one observation length and one action count", source=self.source)
+        self._agents = agents
+        self._obs_dim, self._n_actions = obs_dims.pop(), n_actions.pop()
+        first = self.reset(probe_seed)
+        self.spec = EnvSpec(agents, self._obs_dim, int(first.state.shape[0]), self._n_actions)
+
+    def reset(self, seed: int) -> StepArrays:
+        """Reset with an explicit seed (episodes are reproducible from their seed alone)."""
+        observations, _ = self.env.reset(seed=int(seed))
+        arrays = self._stack(observations, done=False)
+        self._check_valid_action(arrays, "reset")
+        return arrays
+
+    def step(self, actions: np.ndarray) -> StepArrays:
+        """Apply one action per agent (in ``spec.agents`` order)."""
+        action_dict = {agent: int(a) for agent, a in zip(self._agents, actions)}
+        observations, rewards, terminations, truncations, _ = self.env.step(action_dict)
+        terminated = any(bool(terminations.get(a, False)) for a in self._agents)
+        truncated = any(bool(truncations.get(a, False)) for a in self._agents) and not terminated
+        arrays = self._stack(observations, done=terminated or truncated)
+        arrays.reward = float(np.mean([float(rewards.get(a, 0.0)) for a in self._agents]))
+        arrays.terminated, arrays.truncated = terminated, truncated
+        if not arrays.done:
+            self._check_valid_action(arrays, "step")
+        return arrays
+
+    def close(self) -> None:
+        """Close the wrapped env."""
+        self.env.close()
+
+    def _stack(self, observations: dict[str, Any], *, done: bool) -> StepArrays:
+        obs = np.zeros((len(self._agents), self._obs_dim), dtype=np.float32)
+        avail = np.zeros((len(self._agents), self._n_actions), dtype=bool)
+        for i, agent in enumerate(self._agents):
+            entry = observations.get(agent)
+            if entry is None and done:
+                continue  # some envs drop agents from the final observation; nothing is chosen there
+            if not isinstance(entry, dict) or "observation" not in entry or "action_mask" not in entry:
+                raise QlogError(
+                    f"observation of {agent!r} must be a dict with 'observation' and 'action_mask'",
+                    source=self.source,
+                )
+            vector = np.asarray(entry["observation"], dtype=np.float32).reshape(-1)
+            mask = np.asarray(entry["action_mask"]).reshape(-1)
+            if vector.shape[0] != self._obs_dim or mask.shape[0] != self._n_actions:
+                raise QlogError(
+                    f"{agent!r} sent an observation of length {vector.shape[0]} and a mask of length "
+                    f"{mask.shape[0]}; the spaces say {self._obs_dim} and {self._n_actions}",
+                    source=self.source,
+                )
+            obs[i], avail[i] = vector, mask != 0
+        state = np.asarray(self.env.state(), dtype=np.float32).reshape(-1)
+        if hasattr(self, "spec") and state.shape[0] != self.spec.state_dim:
+            raise QlogError(
+                f"state() changed length from {self.spec.state_dim} to {state.shape[0]}", source=self.source
+            )
+        return StepArrays(obs=obs, avail=avail, state=state)
+
+    def _check_valid_action(self, arrays: StepArrays, where: str) -> None:
+        stuck = ~arrays.avail.any(axis=1)
+        if stuck.any():
+            agent = self._agents[int(np.argmax(stuck))]
+            raise QlogError(f"{agent!r} has no valid action after {where}; every live agent needs one",
+                            source=self.source)

@@ -1,0 +1,93 @@
+"""The two-step cooperative matrix game from the QMIX paper (Rashid et al. 2018, section 6.1).
+
+It is the smallest env where value factorisation matters: the best joint return (8, in state 2B) needs a
+non-linear combination of the agents' values, which QMIX's monotonic mixer can represent and VDN's sum
+cannot, so VDN settles for the safe 7 of state 2A. That makes it a fast, meaningful learning test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+START, STATE_2A, STATE_2B, END = range(4)
+#: Team reward in state 2B for (agent_0 action, agent_1 action).
+PAYOFF_2B = np.array([[0.0, 1.0], [1.0, 8.0]], dtype=np.float32)
+#: Team reward in state 2A, whatever the agents do.
+PAYOFF_2A = 7.0
+
+
+class TwoStepGame(ParallelEnv):
+    """Step 1: agent_0's action picks state 2A (0) or 2B (1), reward 0. Step 2: the payoff, then the end.
+
+    Observations equal the one-hot state {start, 2A, 2B, end}, as in the paper; every action is always valid.
+    """
+
+    metadata = {"name": "two_step_v0", "render_modes": []}
+
+    def __init__(self) -> None:
+        self.possible_agents = ["agent_0", "agent_1"]
+        self.agents: list[str] = []
+        self._stage = START
+        self._obs_space = spaces.Dict(
+            {
+                "observation": spaces.Box(0.0, 1.0, shape=(4,), dtype=np.float32),
+                "action_mask": spaces.Box(0, 1, shape=(2,), dtype=np.int8),
+            }
+        )
+        self._action_space = spaces.Discrete(2)
+
+    def observation_space(self, agent: str) -> spaces.Dict:
+        """The same cached Dict space for every agent."""
+        return self._obs_space
+
+    def action_space(self, agent: str) -> spaces.Discrete:
+        """Two actions per agent."""
+        return self._action_space
+
+    def state(self) -> np.ndarray:
+        """One-hot of the current stage."""
+        return np.eye(4, dtype=np.float32)[self._stage]
+
+    def _observations(self) -> dict[str, dict[str, np.ndarray]]:
+        return {
+            agent: {"observation": self.state(), "action_mask": np.ones(2, dtype=np.int8)}
+            for agent in self.possible_agents
+        }
+
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, Any]]]:
+        """Back to the start state (the game is deterministic; the seed is accepted and unused)."""
+        self.agents = list(self.possible_agents)
+        self._stage = START
+        return self._observations(), {agent: {} for agent in self.agents}
+
+    def step(self, actions: dict[str, int]) -> tuple[dict, dict, dict, dict, dict]:
+        """Apply the joint action; the episode terminates after the second step."""
+        if self._stage == START:
+            self._stage = STATE_2A if int(actions["agent_0"]) == 0 else STATE_2B
+            reward, done = 0.0, False
+        else:
+            if self._stage == STATE_2A:
+                reward = PAYOFF_2A
+            else:
+                reward = float(PAYOFF_2B[int(actions["agent_0"]), int(actions["agent_1"])])
+            self._stage, done = END, True
+        agents = list(self.agents)
+        observations = self._observations()
+        rewards = {agent: reward for agent in agents}
+        terminations = {agent: done for agent in agents}
+        truncations = {agent: False for agent in agents}
+        infos: dict[str, dict[str, Any]] = {agent: {} for agent in agents}
+        if done:
+            self.agents = []
+        return observations, rewards, terminations, truncations, infos
+
+
+def make_two_step_game(seed: int = 0) -> TwoStepGame:
+    """Picklable factory for runners and tests (the game has no randomness; ``seed`` is unused)."""
+    return TwoStepGame()

@@ -1,0 +1,219 @@
+"""QLearner: one gradient step of QMIX / VDN / IQL on a batch of episode windows.
+
+Targets: double Q-learning by default (the online agent picks the argmax among VALID next actions, the
+target agent evaluates it), masked actions set to -inf before any max, optional TD(lambda) returns within
+the window, optional reward scaling by a running std. The loss is the mean squared TD error over real
+(unpadded, non-burn-in) steps.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from .buffer import EpisodeBatch
+from .config import LearnerConfig
+from .env_contract import EnvSpec
+from .mixers import make_mixer
+from .networks import RNNAgent
+
+
+class RunningMeanStd:
+    """Running mean and variance of a stream of scalars (Chan et al. parallel update)."""
+
+    def __init__(self) -> None:
+        self.mean, self.var, self.count = 0.0, 1.0, 1e-4
+
+    def update(self, values: torch.Tensor) -> None:
+        """Fold a batch of values in."""
+        values = values.double().flatten()
+        if values.numel() == 0:
+            return
+        batch_mean, batch_var, n = values.mean().item(), values.var(unbiased=False).item(), values.numel()
+        delta, total = batch_mean - self.mean, self.count + n
+        self.mean += delta * n / total
+        self.var = (self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total
+        self.count = total
+
+    def state_dict(self) -> dict[str, float]:
+        """Plain floats for checkpoints."""
+        return {"mean": self.mean, "var": self.var, "count": self.count}
+
+    def load_state_dict(self, data: dict[str, float]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.mean, self.var, self.count = float(data["mean"]), float(data["var"]), float(data["count"])
+
+
+def td_targets(
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    next_values: torch.Tensor,
+    mask: torch.Tensor,
+    gamma: float,
+    td_lambda: float | None,
+) -> torch.Tensor:
+    """1-step or TD(lambda) targets over a window; all inputs [B, C, X] (X = 1 mixed, N for IQL).
+
+    ``next_values[:, t]`` is the target network's value of the state after step t. The lambda-return
+    G_t = r_t + gamma (1 - d_t) [(1 - lambda) V_{t+1} + lambda G_{t+1}] falls back to the plain bootstrap
+    where step t + 1 is padding or outside the trained window.
+    """
+    not_done = 1.0 - terminated
+    if td_lambda is None:
+        return rewards + gamma * not_done * next_values
+    targets = torch.zeros_like(rewards)
+    following = torch.zeros_like(rewards[:, 0])
+    for t in reversed(range(rewards.shape[1])):
+        has_next = mask[:, t + 1] if t + 1 < rewards.shape[1] else torch.zeros_like(mask[:, t])
+        blend = td_lambda * has_next
+        bootstrap = (1.0 - blend) * next_values[:, t] + blend * following
+        following = rewards[:, t] + gamma * not_done[:, t] * bootstrap
+        targets[:, t] = following
+    return targets
+
+
+class QLearner:
+    """Owns the agent and mixer networks, their targets and the optimiser; ``train`` does one update."""
+
+    def __init__(self, spec: EnvSpec, config: LearnerConfig, device: torch.device | str = "cpu") -> None:
+        self.spec, self.config = spec, config
+        self.device = torch.device(device)
+        self.agent = RNNAgent(spec.obs_dim, spec.n_actions, spec.n_agents, config.agent_hidden_dim).to(self.device)
+        self.mixer = make_mixer(
+            config.mixer, spec.n_agents, spec.state_dim, config.mixer_embed_dim, config.hypernet_hidden_dim
+        )
+        if self.mixer is not None:
+            self.mixer.to(self.device)
+        self.target_agent = copy.deepcopy(self.agent)
+        self.target_mixer = copy.deepcopy(self.mixer)
+        self.params = list(self.agent.parameters())
+        if self.mixer is not None:
+            self.params += list(self.mixer.parameters())
+        self.optimizer = torch.optim.Adam(self.params, lr=config.lr)
+        self.reward_stats = RunningMeanStd()
+        self.updates = 0
+
+    def observe_rewards(self, rewards: torch.Tensor) -> None:
+        """Update the running reward statistics with newly collected rewards (each counted once)."""
+        self.reward_stats.update(rewards)
+
+    def _unroll(self, agent: RNNAgent, batch: EpisodeBatch, *, grad: bool) -> torch.Tensor:
+        """Q-values for the trained slots plus the bootstrap slot: [B, C + 1, N, A].
+
+        The burn-in slots run without gradient; the GRU state is zeroed at each episode's first step.
+        """
+        b, slots, n = batch.obs.shape[:3]
+        u = batch.burn_in
+
+        def flat(x: torch.Tensor) -> torch.Tensor:  # [B, T, N, ...] -> [B * N, T, ...]
+            return x.transpose(1, 2).reshape(b * n, x.shape[1], *x.shape[3:])
+
+        obs, last = flat(batch.obs), flat(batch.last_actions)
+        keep = (~batch.first).float().repeat_interleave(n, dim=0)  # [B * N, T]
+        ids = torch.arange(n, device=self.device).repeat(b)
+        hidden = agent.init_hidden(b * n)
+        with torch.no_grad():
+            if u > 0 and bool(keep[:, 1:u].all()):
+                _, hidden = agent(obs[:, :u], last[:, :u], ids, hidden)  # no episode starts inside: one call
+            else:
+                for t in range(u):
+                    _, hidden = agent(obs[:, t : t + 1], last[:, t : t + 1], ids, hidden * keep[:, t : t + 1])
+        hidden = hidden * keep[:, u : u + 1]
+        with torch.set_grad_enabled(grad):
+            q, _ = agent(obs[:, u:], last[:, u:], ids, hidden)
+        return q.view(b, n, slots - u, -1).transpose(1, 2)
+
+    def _mix(self, mixer: nn.Module | None, agent_qs: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """[B, C, N] -> [B, C, 1] through the mixer, or unchanged [B, C, N] for IQL."""
+        if mixer is None:
+            return agent_qs
+        return mixer(agent_qs, states).unsqueeze(-1)
+
+    def train(self, batch: EpisodeBatch) -> dict[str, float]:
+        """One gradient step; returns scalars for logging."""
+        cfg, u = self.config, batch.burn_in
+        q = self._unroll(self.agent, batch, grad=True)
+        with torch.no_grad():
+            target_q = self._unroll(self.target_agent, batch, grad=False)
+        chosen = q[:, :-1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
+
+        with torch.no_grad():
+            next_avail = batch.avail[:, u + 1 :]
+            # A final observation may carry an all-zero mask; treat it as all valid so max() stays finite.
+            next_avail = next_avail | ~next_avail.any(dim=-1, keepdim=True)
+            if cfg.double_q:
+                best = q[:, 1:].detach().masked_fill(~next_avail, float("-inf")).argmax(dim=-1, keepdim=True)
+                next_q = target_q[:, 1:].gather(-1, best).squeeze(-1)
+            else:
+                next_q = target_q[:, 1:].masked_fill(~next_avail, float("-inf")).max(dim=-1).values
+            next_values = self._mix(self.target_mixer, next_q, batch.state[:, u + 1 :])
+
+        chosen_values = self._mix(self.mixer, chosen, batch.state[:, u:-1])
+        rewards = batch.rewards
+        if cfg.standardise_rewards:
+            rewards = rewards / (self.reward_stats.var**0.5 + 1e-8)
+        mask = batch.mask.unsqueeze(-1)
+        targets = td_targets(
+            rewards.unsqueeze(-1), batch.terminated.unsqueeze(-1), next_values, mask, cfg.gamma, cfg.td_lambda
+        )
+        td_error = (chosen_values - targets.detach()) * mask
+        n_terms = mask.sum() * chosen_values.shape[-1]
+        loss = td_error.pow(2).sum() / n_terms.clamp(min=1.0)
+
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+        self.optimizer.step()
+        self.updates += 1
+        self._update_targets()
+        with torch.no_grad():
+            real = mask.sum().clamp(min=1.0)
+            q_taken = (chosen_values * mask).sum() / (real * chosen_values.shape[-1])
+            target_mean = (targets * mask).sum() / (real * targets.shape[-1])
+        return {
+            "td_loss": float(loss.item()),
+            "grad_norm": float(grad_norm.item()),
+            "q_taken_mean": float(q_taken.item()),
+            "target_mean": float(target_mean.item()),
+        }
+
+    def _update_targets(self) -> None:
+        pairs = [(self.target_agent, self.agent)]
+        if self.mixer is not None:
+            pairs.append((self.target_mixer, self.mixer))
+        tau = self.config.target_tau
+        if tau is None and self.updates % self.config.target_update_interval != 0:
+            return
+        with torch.no_grad():
+            for target, online in pairs:
+                for t_param, o_param in zip(target.parameters(), online.parameters()):
+                    if tau is None:
+                        t_param.copy_(o_param)
+                    else:
+                        t_param.lerp_(o_param, tau)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Weights, targets, optimiser and reward statistics as plain containers."""
+        return {
+            "agent": self.agent.state_dict(),
+            "mixer": self.mixer.state_dict() if self.mixer is not None else None,
+            "target_agent": self.target_agent.state_dict(),
+            "target_mixer": self.target_mixer.state_dict() if self.target_mixer is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "reward_stats": self.reward_stats.state_dict(),
+            "updates": self.updates,
+        }
+
+    def load_state_dict(self, data: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (shapes must match the config and env spec)."""
+        self.agent.load_state_dict(data["agent"])
+        self.target_agent.load_state_dict(data["target_agent"])
+        if self.mixer is not None:
+            self.mixer.load_state_dict(data["mixer"])
+            self.target_mixer.load_state_dict(data["target_mixer"])
+        self.optimizer.load_state_dict(data["optimizer"])
+        self.reward_stats.load_state_dict(data["reward_stats"])
+        self.updates = int(data["updates"])

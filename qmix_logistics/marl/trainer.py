@@ -1,0 +1,342 @@
+"""The training loop: collect a round of episodes, store them, learn, log, evaluate, checkpoint.
+
+``train`` is the one entry point. Everything it does is reproducible from ``config.seed``: network init,
+exploration and replay sampling draw from seeded generators, and each training episode's env seed is a
+hash of (seed, episode index). Because rounds end with no env mid-episode, a checkpoint plus ``resume=True``
+continues exactly where the run stopped: same step counter, epsilon, optimiser state and log files.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from qmix_logistics.errors import QlogError
+
+from .buffer import Episode, EpisodeBuffer
+from .checkpoint import (
+    CHECKPOINT_NAME,
+    capture_rng_states,
+    check_plain,
+    checkpoint_contents,
+    config_and_spec,
+    load_checkpoint,
+    restore_rng_states,
+    save_checkpoint,
+)
+from .config import RESUMABLE_FIELDS, LearnerConfig
+from .controller import DecentralizedPolicy, MultiAgentController
+from .env_contract import EnvFactory
+from .learner import QLearner
+from .run_log import RunLog
+from .runner import EnvRunner
+
+#: The caller's evaluation: gets a frozen greedy policy, returns named figures (logged under eval/).
+EvalFn = Callable[[DecentralizedPolicy], dict[str, float]]
+#: Default evaluation plays greedy episodes on seeds EVAL_SEED_BASE + i.
+EVAL_SEED_BASE = 10_000
+#: Training episodes averaged for the "recent return" figure.
+RECENT_EPISODES = 20
+
+
+@dataclass
+class TrainResult:
+    """What a finished ``train`` call reports."""
+
+    run_dir: Path
+    """The run folder (checkpoint, progress.csv, eval.csv, tb/)."""
+    checkpoint_path: Path
+    """The final checkpoint."""
+    env_steps: int
+    """Env steps collected in total (over all sessions of a resumed run)."""
+    episodes: int
+    """Training episodes collected in total."""
+    updates: int
+    """Gradient updates done in total."""
+    recent_return: float
+    """Mean return of the last 20 training episodes (NaN if none)."""
+    last_eval: dict[str, float] = field(default_factory=dict)
+    """The final evaluation's figures."""
+    wall_seconds: float = 0.0
+    """Wall time of this call."""
+    learn_seconds: float = 0.0
+    """Part of wall_seconds spent in gradient updates."""
+
+
+def episode_seed(seed: int, episode_index: int) -> int:
+    """Env seed of training episode ``episode_index``: a 31-bit hash, far from the eval seeds in practice."""
+    return int(np.random.SeedSequence([seed, episode_index]).generate_state(1)[0]) & 0x7FFFFFFF
+
+
+def train(
+    make_env: EnvFactory,
+    config: LearnerConfig,
+    run_dir: str | Path,
+    *,
+    eval_fn: EvalFn | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    extra_metadata: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train QMIX/VDN/IQL on envs from ``make_env(seed)`` until ``config.total_env_steps``.
+
+    ``resume=True`` continues the checkpoint in ``run_dir``; without it, ``run_dir`` must not hold one.
+    ``extra_metadata`` (plain data, e.g. the scenario) is stored in every checkpoint for ``load_policy``.
+    """
+    run_dir = Path(run_dir)
+    checkpoint_path = run_dir / CHECKPOINT_NAME
+    if checkpoint_path.exists() and not resume:
+        raise QlogError("the run folder already holds a checkpoint; resume it or pick a new folder",
+                        source=str(run_dir))
+    if resume and not checkpoint_path.exists():
+        raise QlogError("nothing to resume: no checkpoint in the run folder", source=str(run_dir))
+    check_plain(extra_metadata or {}, "extra_metadata")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    device = config.resolved_device()
+    threads_before = torch.get_num_threads()
+    if config.torch_threads is not None:
+        torch.set_num_threads(config.torch_threads)
+    try:
+        with EnvRunner(make_env, config.n_envs, seed=config.seed) as runner:
+            session = _TrainingSession(runner, config, run_dir, device, eval_fn, extra_metadata or {})
+            if resume:
+                session.restore(checkpoint_path)
+            return session.run(progress)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+class _TrainingSession:
+    """State of one ``train`` call: the learner, buffer, counters and logs."""
+
+    def __init__(
+        self,
+        runner: EnvRunner,
+        config: LearnerConfig,
+        run_dir: Path,
+        device: str,
+        eval_fn: EvalFn | None,
+        metadata: dict[str, Any],
+    ) -> None:
+        self.runner, self.config, self.run_dir, self.eval_fn = runner, config, run_dir, eval_fn
+        self.metadata = metadata
+        self.spec = runner.spec
+        self.learner = QLearner(self.spec, config, device)
+        self.controller = MultiAgentController(self.learner.agent)
+        self.buffer = EpisodeBuffer(
+            self.spec.n_agents, self.spec.obs_dim, self.spec.state_dim, self.spec.n_actions, config.buffer_mb,
+            device=device,
+        )
+        self.act_rng = np.random.default_rng([config.seed, 1])
+        self.replay_rng = np.random.default_rng([config.seed, 2])
+        self.env_steps = self.episodes = 0
+        self.update_credit = 0.0
+        self.recent_returns: deque[float] = deque(maxlen=RECENT_EPISODES)
+        self.resume_step: int | None = None
+        self.last_eval: dict[str, float] = {}
+        self.learn_seconds = 0.0
+
+    def restore(self, path: Path) -> None:
+        """Load the checkpoint in ``path`` into this session, refusing one made for other settings."""
+        data = load_checkpoint(path, map_location=self.learner.device)
+        saved_config, saved_spec = config_and_spec(data, path)
+        for name in LearnerConfig.model_fields:
+            saved, now = getattr(saved_config, name), getattr(self.config, name)
+            if name not in RESUMABLE_FIELDS and saved != now:
+                raise QlogError(
+                    f"differs from the checkpoint ({saved!r} there, {now!r} now); keep it or start a new run",
+                    source=str(path),
+                    field=f"training.{name}",
+                )
+        if saved_spec != self.spec:
+            raise QlogError(f"the env's agents or sizes differ from the checkpoint's ({saved_spec})", source=str(path))
+        with checkpoint_contents(path):
+            self.learner.load_state_dict(data["learner"])
+            counters = data["counters"]
+            self.env_steps, self.episodes = int(counters["env_steps"]), int(counters["episodes"])
+            self.update_credit = float(counters["update_credit"])
+            self.recent_returns.extend(float(r) for r in data["recent_returns"])
+            restore_rng_states(data["rng"], {"act": self.act_rng, "replay": self.replay_rng})
+            if data.get("buffer") is not None:
+                self.buffer.load_state_dict(data["buffer"])
+        self.metadata = self.metadata or data["metadata"]
+        self.resume_step = self.env_steps
+
+    def run(self, show_progress: bool) -> TrainResult:
+        """Train until the step budget is spent; checkpoint and evaluate at the end."""
+        cfg = self.config
+        started = time.perf_counter()
+        log = RunLog(self.run_dir, resume_step=self.resume_step)
+        console = Console(quiet=not show_progress)
+        console.print(self.buffer.describe())
+        log.log_text("buffer", self.buffer.describe())
+        log.log_text("config", str(cfg.to_dict()))
+        window = _LogWindow(self.env_steps)
+        bar = Progress(
+            TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[sps]} steps/s"),
+            TextColumn("return {task.fields[ret]}"), TimeRemainingColumn(), console=console, disable=not show_progress,
+        )
+        saved_at = evaluated_at = -1
+        try:
+            with bar:
+                task = bar.add_task("train", total=cfg.total_env_steps, completed=self.env_steps, sps="-", ret="-")
+                while self.env_steps < cfg.total_env_steps:
+                    before = self.env_steps
+                    episodes = self._collect()
+                    window.add_episodes(episodes)
+                    window.add_stats(self._learn(len(episodes)))
+                    if _crossed(before, self.env_steps, cfg.log_interval_steps):
+                        row = window.row(self, cfg.epsilon_at(self.env_steps))
+                        log.log_progress(row)
+                        bar.update(task, sps=f"{row['sps']:.0f}", ret=f"{row['return_mean']:.2f}")
+                    bar.update(task, completed=min(self.env_steps, cfg.total_env_steps))
+                    if _crossed(before, self.env_steps, cfg.eval_interval_steps):
+                        self._evaluate(log)
+                        evaluated_at = self.env_steps
+                    if _crossed(before, self.env_steps, cfg.checkpoint_interval_steps):
+                        self._save()
+                        saved_at = self.env_steps
+            if evaluated_at != self.env_steps:
+                self._evaluate(log)
+            if saved_at != self.env_steps:
+                self._save()
+        finally:
+            log.close()
+        return TrainResult(
+            run_dir=self.run_dir,
+            checkpoint_path=self.run_dir / CHECKPOINT_NAME,
+            env_steps=self.env_steps,
+            episodes=self.episodes,
+            updates=self.learner.updates,
+            recent_return=float(np.mean(self.recent_returns)) if self.recent_returns else math.nan,
+            last_eval=dict(self.last_eval),
+            wall_seconds=time.perf_counter() - started,
+            learn_seconds=self.learn_seconds,
+        )
+
+    def _collect(self) -> list[Episode]:
+        """One round: every env plays one exploring episode; episodes go into the buffer."""
+        seeds = [episode_seed(self.config.seed, self.episodes + k) for k in range(self.runner.n_envs)]
+        epsilon = self.config.epsilon_at(self.env_steps)
+        episodes = self.runner.run_episodes(self.controller, seeds, epsilon=epsilon, rng=self.act_rng)
+        for episode in episodes:
+            self.buffer.add(episode)
+            self.learner.observe_rewards(torch.from_numpy(episode.rewards))
+            self.recent_returns.append(episode.episode_return)
+            self.env_steps += episode.length
+            self.episodes += 1
+        return episodes
+
+    def _learn(self, new_episodes: int) -> list[dict[str, float]]:
+        """Do the gradient updates earned by the new episodes (none before ``learning_starts``)."""
+        cfg = self.config
+        if self.env_steps < cfg.learning_starts or len(self.buffer) == 0:
+            return []
+        self.update_credit += new_episodes * cfg.updates_per_episode
+        n_updates = int(self.update_credit)
+        self.update_credit -= n_updates
+        chunk_len, burn_in = cfg.window(self.buffer.longest_episode)
+        started = time.perf_counter()
+        stats = []
+        for _ in range(n_updates):
+            batch = self.buffer.sample(cfg.batch_size, self.replay_rng, chunk_len=chunk_len, burn_in=burn_in)
+            stats.append(self.learner.train(batch))
+        self.learn_seconds += time.perf_counter() - started
+        return stats
+
+    def _evaluate(self, log: RunLog) -> None:
+        """Greedy evaluation: the caller's eval_fn, or mean return on seeds 10_000 + i. Draws no training randomness."""
+        if self.eval_fn is not None:
+            policy = DecentralizedPolicy(self.learner.agent, agent_names=self.spec.agents, device="cpu")
+            results = {str(k): float(v) for k, v in self.eval_fn(policy).items()}
+        else:
+            seeds = [EVAL_SEED_BASE + i for i in range(self.config.eval_episodes)]
+            episodes = self.runner.run_episodes(self.controller, seeds, greedy=True)
+            returns = [ep.episode_return for ep in episodes]
+            results = {
+                "return": float(np.mean(returns)),
+                "return_std": float(np.std(returns)),
+                "episode_length": float(np.mean([ep.length for ep in episodes])),
+            }
+        self.last_eval = results
+        log.log_eval(self.env_steps, results)
+
+    def _save(self) -> None:
+        """Write the checkpoint (atomically) with everything needed to resume exactly."""
+        save_checkpoint(
+            self.run_dir / CHECKPOINT_NAME,
+            {
+                "config": self.config.to_dict(),
+                "env_spec": self.spec.to_dict(),
+                "metadata": self.metadata,
+                "learner": self.learner.state_dict(),
+                "counters": {
+                    "env_steps": self.env_steps,
+                    "episodes": self.episodes,
+                    "updates": self.learner.updates,
+                    "update_credit": self.update_credit,
+                },
+                "recent_returns": list(self.recent_returns),
+                "rng": capture_rng_states({"act": self.act_rng, "replay": self.replay_rng}),
+                "buffer": self.buffer.state_dict() if self.config.save_buffer else None,
+            },
+        )
+
+
+def _crossed(before: int, after: int, interval: int) -> bool:
+    """True when a multiple of ``interval`` lies in (before, after]."""
+    return after // interval > before // interval
+
+
+class _LogWindow:
+    """Accumulates episodes and update statistics between two progress rows."""
+
+    def __init__(self, env_steps: int) -> None:
+        self._reset(env_steps)
+
+    def _reset(self, env_steps: int) -> None:
+        self.since_step, self.since_time = env_steps, time.perf_counter()
+        self.lengths: list[int] = []
+        self.stats: list[dict[str, float]] = []
+
+    def add_episodes(self, episodes: list[Episode]) -> None:
+        self.lengths += [ep.length for ep in episodes]
+
+    def add_stats(self, stats: list[dict[str, float]]) -> None:
+        self.stats += stats
+
+    def row(self, session: _TrainingSession, epsilon: float) -> dict[str, Any]:
+        elapsed = max(time.perf_counter() - self.since_time, 1e-9)
+
+        def mean_stat(key: str) -> float:
+            return float(np.mean([s[key] for s in self.stats])) if self.stats else math.nan
+
+        row = {
+            "env_steps": session.env_steps,
+            "episodes": session.episodes,
+            "updates": session.learner.updates,
+            "epsilon": epsilon,
+            "return_mean": float(np.mean(session.recent_returns)) if session.recent_returns else math.nan,
+            "episode_length": float(np.mean(self.lengths)) if self.lengths else math.nan,
+            "td_loss": mean_stat("td_loss"),
+            "grad_norm": mean_stat("grad_norm"),
+            "q_taken_mean": mean_stat("q_taken_mean"),
+            "sps": (session.env_steps - self.since_step) / elapsed,
+            "wall_time_s": time.time(),
+        }
+        self._reset(session.env_steps)
+        return row
