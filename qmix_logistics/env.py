@@ -20,18 +20,24 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from qmix_logistics.demand import depot_nodes
 from qmix_logistics.kpis import compute_kpis
 from qmix_logistics.network import RoadNetwork
 from qmix_logistics.network_cache import network_for
+from qmix_logistics.obs_kernel import (
+    NEIGHBOR_FEATURES,
+    ONBOARD_FEATURES,
+    OWN_FEATURES,
+    PENDING_FEATURES,
+    build_observations,
+)
 from qmix_logistics.scenario import Scenario
 from qmix_logistics.world import Command, Deliver, Load, OrderState, ReturnToDepot, Wait, World
 
-OWN_FEATURES = 9
-ONBOARD_FEATURES = 4
-PENDING_FEATURES = 6
-NEIGHBOR_FEATURES = 6
 STATE_ORDER_FEATURES = 7
 _SLACK_CLIP = (-2.0, 4.0)
+_READY = int(OrderState.READY)
+_PICKING = int(OrderState.PICKING)
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class DispatchEnv:
     def __init__(self, scenario: Scenario, net: RoadNetwork | None = None, *, record_events: bool = False) -> None:
         self.scenario = scenario
         self.net = net if net is not None else network_for(scenario)
+        depot_nodes(scenario, self.net)  # fail early, naming the field, if a depot is not in the graph
         self.record_events = record_events
         obs_cfg = scenario.observation
         self.layout = ActionLayout(obs_cfg.pending_slots, scenario.resolved_onboard_slots())
@@ -78,12 +85,13 @@ class DispatchEnv:
         xy = self.net.coords_km
         self._xy_min = xy.min(axis=0)
         self._xy_span = np.maximum(xy.max(axis=0) - self._xy_min, 1e-9)
-        self._xy = (xy - self._xy_min) / self._xy_span
+        self._xy = np.ascontiguousarray((xy - self._xy_min) / self._xy_span)
         self.world: World | None = None
         self._obs: np.ndarray | None = None
         self._masks: np.ndarray | None = None
         self._pending_ids = np.full((self.n_agents, self.layout.pending_slots), -1, dtype=np.int64)
         self._onboard_ids = np.full((self.n_agents, self.layout.onboard_slots), -1, dtype=np.int64)
+        self._arange = np.arange(self.n_agents)
 
     # ------------------------------------------------------------------ API
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +103,8 @@ class DispatchEnv:
         self._tau = float(max(1.0, np.percentile(w.time_min[0], 95)))
         self._max_cap = float(w.fleet.capacity.max())
         self._radius = self.scenario.observation.radius_min
-        self._load_time = np.array([d.load_time_min for d in self.scenario.depots])
+        self._load_time = np.array([d.load_time_min for d in self.scenario.depots], dtype=np.float64)
+        self._home = w.depot_node[w.fleet.home_depot]
         w.advance()
         self._observe()
         return self._obs, self._masks  # type: ignore[return-value]
@@ -106,10 +115,11 @@ class DispatchEnv:
         actions = np.asarray(actions, dtype=np.int64)
         if actions.shape != (self.n_agents,):
             raise ValueError(f"expected {self.n_agents} actions, got shape {actions.shape}")
-        bad = ~self._masks[np.arange(self.n_agents), np.clip(actions, 0, self.n_actions - 1)]
-        bad |= (actions < 0) | (actions >= self.n_actions)
-        if bad.any():
-            v = int(np.flatnonzero(bad)[0])
+        in_range = (actions >= 0) & (actions < self.n_actions)
+        if not in_range.all() or not self._masks[self._arange, actions].all():
+            ok = in_range.copy()
+            ok[in_range] = self._masks[self._arange[in_range], actions[in_range]]
+            v = int(np.flatnonzero(~ok)[0])
             raise ValueError(f"invalid action {int(actions[v])} for agent {v} (masked out)")
         commands = {v: self.action_to_command(v, int(actions[v])) for v in self.world.pending_decisions()}
         return self.step_commands(commands)
@@ -161,7 +171,7 @@ class DispatchEnv:
         w = self.world
         assert w is not None
         own = self._own.reshape(-1)
-        ids = np.flatnonzero((w.state == OrderState.READY) | (w.state == OrderState.PICKING))
+        ids = np.flatnonzero((w.state == _READY) | (w.state == _PICKING))
         feats = np.zeros((self.state_orders, STATE_ORDER_FEATURES), dtype=np.float32)
         if len(ids):
             ids = ids[np.argsort(w.orders.due_min[ids], kind="stable")[: self.state_orders]]
@@ -174,114 +184,28 @@ class DispatchEnv:
         scale = float(self.n_agents * self.layout.pending_slots)
         counts = np.array([
             (w.now - w.start_min) / self._horizon,
-            np.count_nonzero(w.state == OrderState.READY) / scale,
-            np.count_nonzero(w.state == OrderState.PICKING) / scale,
+            np.count_nonzero(w.state == _READY) / scale,
+            np.count_nonzero(w.state == _PICKING) / scale,
             w.open_orders / scale,
         ], dtype=np.float32)
         return np.concatenate([own, feats.reshape(-1), counts]).astype(np.float32)
 
     # ------------------------------------------------------------------ observation building
     def _observe(self) -> None:
-        """Build every agent's observation and mask at once with array operations."""
+        """Every agent's observation and mask, built by the compiled kernel in one call."""
         w = self.world
         assert w is not None
-        lay = self.layout
-        a = self.n_agents
-        now = w.now
-        fleet = w.fleet
-        types = fleet.type_index
-        node = w.node
-        base_t = np.maximum(now, w.free_at)
-        tt = w.time_min
-        free_cap = fleet.capacity - w.load
-        home = w.depot_node[fleet.home_depot]
-
-        own = np.empty((a, OWN_FEATURES), dtype=np.float32)
-        own[:, 0] = (now - w.start_min) / self._horizon
-        own[:, 1:3] = self._xy[node]
-        own[:, 3] = w.deciding
-        own[:, 4] = w.load / fleet.capacity
-        own[:, 5] = (fleet.shift_end - now) / self._horizon
-        own[:, 6] = tt[types, node, home] / self._tau
-        own[:, 7] = [len(o) / lay.onboard_slots for o in w.onboard]
-        own[:, 8] = (base_t - now) / self._tau
-        self._own = own
-
-        # onboard orders, most urgent first
-        onb = self._onboard_ids
-        onb.fill(-1)
-        for v, ids in enumerate(w.onboard):
-            if ids:
-                ids = sorted(ids, key=w.orders.due_min.__getitem__)[: lay.onboard_slots]
-                onb[v, : len(ids)] = ids
-        onb_present = onb >= 0
-        safe = np.where(onb_present, onb, 0)
-        dest = w.orders.dest[safe]
-        tt_dest = tt[types[:, None], node[:, None], dest]
-        onboard_feat = np.zeros((a, lay.onboard_slots, ONBOARD_FEATURES), dtype=np.float32)
-        onboard_feat[..., 0] = onb_present
-        onboard_feat[..., 1] = tt_dest / self._tau
-        onboard_feat[..., 2] = np.clip((w.orders.due_min[safe] - base_t[:, None] - tt_dest) / self._tau, *_SLACK_CLIP)
-        onboard_feat[..., 3] = w.orders.size[safe] / self._max_cap
-        onboard_feat *= onb_present[..., None]
-
-        # visible pending orders: ready ones, fitting and least slack first
-        pend_feat = np.zeros((a, lay.pending_slots, PENDING_FEATURES), dtype=np.float32)
-        pend = self._pending_ids
-        pend.fill(-1)
-        rid = np.flatnonzero(w.state == OrderState.READY)
-        n_visible = np.zeros(a)
-        if len(rid):
-            dep = w.orders.depot[rid]
-            wh = w.depot_node[dep]
-            dst = w.orders.dest[rid]
-            tt_vw = tt[types[:, None], node[:, None], wh[None, :]]
-            tt_wd = tt[types[:, None], wh[None, :], dst[None, :]]
-            slack = w.orders.due_min[rid][None, :] - base_t[:, None] - tt_vw - self._load_time[dep] - tt_wd
-            size = w.orders.size[rid]
-            fits = size[None, :] <= free_cap[:, None]
-            visible = np.ones_like(fits) if self._radius is None else tt_vw <= self._radius
-            n_visible = visible.sum(axis=1)
-            key = slack + np.where(fits, 0.0, 1e6) + np.where(visible, 0.0, 1e9)
-            k = min(lay.pending_slots, len(rid))
-            order = np.argsort(key, axis=1, kind="stable")[:, :k]
-            rows = np.arange(a)[:, None]
-            present = np.take_along_axis(key, order, axis=1) < 1e9
-            pend[:, :k] = np.where(present, rid[order], -1)
-            pend_feat[:, :k, 0] = present
-            pend_feat[:, :k, 1] = tt_vw[rows, order] / self._tau
-            pend_feat[:, :k, 2] = tt_wd[rows, order] / self._tau
-            pend_feat[:, :k, 3] = np.clip(slack[rows, order] / self._tau, *_SLACK_CLIP)
-            pend_feat[:, :k, 4] = size[order] / self._max_cap
-            pend_feat[:, :k, 5] = fits[rows, order]
-            pend_feat[:, :k] *= present[..., None]
-        pend_ok = (pend >= 0)
-        if len(rid):
-            pend_ok[:, :k] &= pend_feat[:, :k, 5] > 0
-
-        # nearest other vehicles
-        m = self.neighbor_slots
-        neigh_feat = np.zeros((a, m, NEIGHBOR_FEATURES), dtype=np.float32)
-        if m:
-            tt_vv = tt[types[:, None], node[:, None], node[None, :]].copy()
-            np.fill_diagonal(tt_vv, np.inf)
-            near = np.argsort(tt_vv, axis=1, kind="stable")[:, :m]
-            rows = np.arange(a)[:, None]
-            neigh_feat[..., 0] = 1.0
-            neigh_feat[..., 1:3] = self._xy[node[near]] - self._xy[node][:, None, :]
-            neigh_feat[..., 3] = tt_vv[rows, near] / self._tau
-            neigh_feat[..., 4] = (w.load / fleet.capacity)[near]
-            neigh_feat[..., 5] = w.deciding[near]
-
-        extra = np.minimum(n_visible / lay.pending_slots, 4.0).astype(np.float32)[:, None]
-        self._obs = np.concatenate([
-            own, extra, onboard_feat.reshape(a, -1), pend_feat.reshape(a, -1), neigh_feat.reshape(a, -1)
-        ], axis=1)
-
-        masks = np.zeros((a, self.n_actions), dtype=bool)
-        masks[:, 0] = True
-        dec = w.deciding & w.active
-        masks[:, 1 : lay.first_deliver] = pend_ok & dec[:, None]
-        masks[:, lay.first_deliver : lay.return_action] = onb_present & dec[:, None]
-        masks[:, lay.return_action] = dec & (node != home)
+        f = w.fleet
+        obs = np.empty((self.n_agents, self.obs_size), dtype=np.float32)
+        masks = np.empty((self.n_agents, self.n_actions), dtype=np.bool_)
+        build_observations(
+            w.now, w.start_min, self._horizon, 1.0 / self._tau, self._max_cap,
+            -1.0 if self._radius is None else float(self._radius), _SLACK_CLIP[0], _SLACK_CLIP[1],
+            w.node, w.free_at, w.load, f.capacity, f.shift_end, w.deciding, w.active, self._home, f.type_index,
+            w.time_min, self._xy, w.onboard_mat, np.flatnonzero(w.state == _READY),
+            w.orders.depot, w.orders.dest, w.orders.size, w.orders.due_min, w.depot_node, self._load_time,
+            obs, masks, self._pending_ids, self._onboard_ids,
+        )
+        self._own = obs[:, :OWN_FEATURES]
+        self._obs = obs
         self._masks = masks

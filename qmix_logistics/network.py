@@ -158,7 +158,16 @@ def _from_digraph(
     """Relabel to 0..n-1, keep the largest strongly connected component, attach coordinates."""
     if g.number_of_nodes() == 0:
         raise QlogError("the road network has no nodes", field="network")
-    comp = max(nx.strongly_connected_components(g), key=len)
+    if through is None:
+        comp = max(nx.strongly_connected_components(g), key=len)
+    else:
+        # Paths may not pass through zones: connect the through nodes first, then keep the zones that
+        # can both reach and be reached from that core.
+        core = max(nx.strongly_connected_components(g.subgraph(through)), key=len)
+        comp = set(core) | {
+            z for z in g.nodes if z not in through
+            and any(s in core for s in g.successors(z)) and any(p in core for p in g.predecessors(z))
+        }
     g = g.subgraph(comp).copy()
     labels = sorted(g.nodes, key=lambda x: (str(type(x)), x))
     index = {lb: i for i, lb in enumerate(labels)}

@@ -266,4 +266,20 @@ def load_scenario(path: str | Path) -> Scenario:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise QlogError(f"not valid YAML{where}", source=str(path)) from None
-    return scenario_from_dict(data, source=str(path), base_dir=path.parent)
+    scenario = scenario_from_dict(data, source=str(path), base_dir=path.parent)
+    try:
+        check_references(scenario)
+    except QlogError as exc:
+        raise QlogError(exc.reason, source=str(path), field=exc.field) from None
+    return scenario
+
+
+def check_references(scenario: Scenario) -> None:
+    """Build the road network (cached) and resolve every node the scenario names."""
+    from qmix_logistics.demand import depot_nodes, resolve_node
+    from qmix_logistics.network_cache import network_for
+
+    net = network_for(scenario)
+    depot_nodes(scenario, net)
+    for i, h in enumerate(scenario.demand.hotspots):
+        resolve_node(net, h.node, field=f"demand.hotspots.{i}.node")

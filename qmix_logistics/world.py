@@ -20,6 +20,8 @@ from qmix_logistics.scenario import Scenario
 
 
 class OrderState(IntEnum):
+    """Every arrived order is in exactly one of these states."""
+
     FUTURE = 0  # not arrived yet: unknown to everyone
     PICKING = 1  # queued for or being picked at its warehouse
     READY = 2  # picked, waiting for a vehicle
@@ -27,6 +29,9 @@ class OrderState(IntEnum):
     ONBOARD = 4
     DELIVERED = 5
     DROPPED = 6  # missed its deadline or the end of the shift
+
+
+_PICKING, _READY, _ASSIGNED, _ONBOARD, _DELIVERED, _DROPPED = (int(s) for s in list(OrderState)[1:])
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,8 @@ class World:
         self.free_at = np.full(a, self.start_min)  # when a busy vehicle expects to be free again
         self.load = np.zeros(a, dtype=np.int64)
         self.onboard: list[list[int]] = [[] for _ in range(a)]
+        # the same onboard sets as a padded matrix for the compiled observation kernel
+        self.onboard_mat = np.full((a, int(self.fleet.capacity.max())), -1, dtype=np.int64)
         self.km = np.zeros(a)
         self.busy_min = np.zeros(a)
         self.active = np.zeros(a, dtype=bool)
@@ -167,7 +174,7 @@ class World:
         return sorted(self._pending)
 
     def can_load(self, v: int, o: int) -> bool:
-        return (0 <= o < len(self.state) and self.state[o] == OrderState.READY
+        return (0 <= o < len(self.state) and self.state[o] == _READY
                 and self.load[v] + self.orders.size[o] <= self.fleet.capacity[v])
 
     def apply(self, commands: dict[int, Command]) -> None:
@@ -179,12 +186,12 @@ class World:
         for v in self.pending_decisions():
             cmd = commands.get(v, Wait())
             if isinstance(cmd, Load):
-                if self.state[cmd.order] == OrderState.READY and not self.can_load(v, cmd.order):
+                if self.state[cmd.order] == _READY and not self.can_load(v, cmd.order):
                     raise CommandError(f"vehicle {v} cannot fit order {cmd.order}")
                 if not self.can_load(v, cmd.order):
                     cmd = Wait(min(1.0, self.wait_min))  # lost a race for the order this step
                 else:
-                    self.state[cmd.order] = OrderState.ASSIGNED
+                    self.state[cmd.order] = _ASSIGNED
                     self.vehicle_of[cmd.order] = v
             elif isinstance(cmd, Deliver):
                 if cmd.order not in self.onboard[v]:
@@ -216,27 +223,35 @@ class World:
         self.events.append((self.now, kind, v, o, node))
 
     def _arrivals(self):
+        """Reveal orders at their arrival times; picking then runs on callbacks (no process per order)."""
         orders = self.orders
         for o in range(len(orders)):
             delay = orders.arrival_min[o] - self.sim.now
             if delay > 0:
                 yield self.sim.timeout(delay)
-            self.state[o] = OrderState.PICKING
+            self.state[o] = _PICKING
             self.next_arrival = o + 1
             self.open_orders += 1
             if self.record_events:
                 self._log("order_arrival", -1, o, int(orders.dest[o]))
             deadline = self.sim.timeout(max(0.0, orders.deadline_min[o] - self.sim.now), value=o)
             deadline.callbacks.append(self._on_deadline)
-            self.sim.process(self._pick(o))
+            request = self.workers[int(orders.depot[o])].request()
+            request.order = o  # type: ignore[attr-defined]
+            request.callbacks.append(self._on_picker)
 
-    def _pick(self, o: int):
+    def _on_picker(self, request: simpy.Event) -> None:
+        """A picker is free for this order: pick it, then release the picker."""
+        timer = self.sim.timeout(self.orders.pick_min[request.order], value=request)  # type: ignore[attr-defined]
+        timer.callbacks.append(self._on_picked)
+
+    def _on_picked(self, timer: simpy.Event) -> None:
+        request = timer.value
+        o = request.order
         d = int(self.orders.depot[o])
-        with self.workers[d].request() as req:
-            yield req
-            yield self.sim.timeout(self.orders.pick_min[o])
-        if self.state[o] == OrderState.PICKING:
-            self.state[o] = OrderState.READY
+        self.workers[d].release(request)
+        if self.state[o] == _PICKING:
+            self.state[o] = _READY
             self.ready_at[o] = self.sim.now
             if self.record_events:
                 self._log("order_ready", -1, o, int(self.depot_node[d]))
@@ -246,16 +261,14 @@ class World:
 
     def _on_deadline(self, event: simpy.Event) -> None:
         o = event.value
-        if self.state[o] in (OrderState.DELIVERED, OrderState.DROPPED):
+        if self.state[o] in (_DELIVERED, _DROPPED):
             return
         self._drop(o)
 
     def _drop(self, o: int) -> None:
-        if self.state[o] == OrderState.ONBOARD:
-            v = int(self.vehicle_of[o])
-            self.onboard[v].remove(o)
-            self.load[v] -= self.orders.size[o]
-        self.state[o] = OrderState.DROPPED
+        if self.state[o] == _ONBOARD:
+            self._unboard(int(self.vehicle_of[o]), o)
+        self.state[o] = _DROPPED
         self.open_orders -= 1
         self.drop_cost += self.scenario.costs.drop_penalty
         if self.record_events:
@@ -317,27 +330,27 @@ class World:
     def _load(self, v: int, o: int):
         d = int(self.orders.depot[o])
         yield from self._drive(v, int(self.depot_node[d]))
-        if self.state[o] != OrderState.ASSIGNED:
+        if self.state[o] != _ASSIGNED:
             return  # dropped on the way
         with self.docks[d].request() as req:
             yield req
             yield self.sim.timeout(self._load_time[d])
-        if self.state[o] != OrderState.ASSIGNED:
+        if self.state[o] != _ASSIGNED:
             return
-        self.state[o] = OrderState.ONBOARD
+        self.state[o] = _ONBOARD
         self.onboard[v].append(o)
+        self.onboard_mat[v, int(np.argmin(self.onboard_mat[v]))] = o
         self.load[v] += self.orders.size[o]
         if self.record_events:
             self._log("load", v, o, int(self.depot_node[d]))
 
     def _deliver(self, v: int, o: int):
         yield from self._drive(v, int(self.orders.dest[o]))
-        if self.state[o] != OrderState.ONBOARD or self.vehicle_of[o] != v:
+        if self.state[o] != _ONBOARD or self.vehicle_of[o] != v:
             return  # dropped on the way
-        self.state[o] = OrderState.DELIVERED
+        self.state[o] = _DELIVERED
         self.delivered_at[o] = self.sim.now
-        self.onboard[v].remove(o)
-        self.load[v] -= self.orders.size[o]
+        self._unboard(v, o)
         self.open_orders -= 1
         costs = self.scenario.costs
         self.revenue += costs.revenue_per_order
@@ -348,11 +361,16 @@ class World:
         if service > 0:
             yield self.sim.timeout(service)
 
+    def _unboard(self, v: int, o: int) -> None:
+        self.onboard[v].remove(o)
+        self.onboard_mat[v][self.onboard_mat[v] == o] = -1
+        self.load[v] -= self.orders.size[o]
+
     def _finish(self) -> None:
         """End of the day: whatever arrived and was not delivered is dropped."""
         if self.done:
             return
-        open_ids = np.flatnonzero((self.state >= OrderState.PICKING) & (self.state <= OrderState.ONBOARD))
+        open_ids = np.flatnonzero((self.state >= _PICKING) & (self.state <= _ONBOARD))
         for o in open_ids:
             self._drop(int(o))
         self.done = True

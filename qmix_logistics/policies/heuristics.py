@@ -57,7 +57,9 @@ class GreedyPolicy:
         ready = np.flatnonzero(w.state == OrderState.READY)
         for o in ready[np.argsort(w.orders.due_min[ready], kind="stable")]:
             wh = int(w.depot_node[w.orders.depot[o]])
-            able = [v for v in free if w.load[v] + w.orders.size[o] <= w.fleet.capacity[v]]
+            # a loaded vehicle only tops up at the depot it stands at; an empty one may drive anywhere
+            able = [v for v in free if w.load[v] + w.orders.size[o] <= w.fleet.capacity[v]
+                    and (not w.onboard[v] or int(w.node[v]) == wh)]
             if not able:
                 continue
             v = min(able, key=lambda u: (tt[types[u], w.node[u], wh], u))

@@ -1,0 +1,159 @@
+"""The per-step observation kernel, compiled with numba: every agent's vector and action mask at once.
+
+This is the simulator's hot path (it runs once per env step for all agents), so it is written as plain
+loops over small arrays and compiled; the layout constants live in ``env.py``. Slots:
+
+- own (9): time of day, x, y, deciding, load share, shift left, drive home, onboard share, busy left
+- visible-count (1)
+- onboard (C x 4): present, drive to destination, slack, size      (most urgent first)
+- pending (K x 6): present, drive to warehouse, warehouse-to-customer, slack, size, fits   (least slack first)
+- neighbours (M x 6): present, dx, dy, drive time, their load share, deciding     (nearest first)
+
+Times are divided by ``tau`` (a typical drive) and slack is clipped to [lo, hi].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+OWN_FEATURES = 9
+ONBOARD_FEATURES = 4
+PENDING_FEATURES = 6
+NEIGHBOR_FEATURES = 6
+
+
+@njit(cache=True)
+def _clip(x: float, lo: float, hi: float) -> float:
+    return lo if x < lo else (hi if x > hi else x)
+
+
+@njit(cache=True)
+def build_observations(
+    now, start, horizon, inv_tau, max_cap, radius, lo, hi,            # scalars (radius < 0: unlimited)
+    node, free_at, load, capacity, shift_end, deciding, active, home, vtype,  # per vehicle
+    time_min, xy,                                                     # [types, n, n] minutes, [n, 2] in 0..1
+    onboard, ready,                                                   # [A, cap] ids (-1 pad), ready order ids
+    o_depot, o_dest, o_size, o_due, depot_node, load_time,            # per order / per depot
+    obs, masks, pend_ids, onb_ids,                                    # outputs (zeroed / filled here)
+):
+    a = node.shape[0]
+    c_slots = onb_ids.shape[1]
+    k_slots = pend_ids.shape[1]
+    m_slots = (obs.shape[1] - OWN_FEATURES - 1 - ONBOARD_FEATURES * c_slots - PENDING_FEATURES * k_slots) // NEIGHBOR_FEATURES
+    n_ready = ready.shape[0]
+    off_onb = OWN_FEATURES + 1
+    off_pend = off_onb + ONBOARD_FEATURES * c_slots
+    off_nb = off_pend + PENDING_FEATURES * k_slots
+    keys = np.empty(n_ready)
+    taken = np.zeros(n_ready, dtype=np.bool_)
+    onb_sorted = np.empty(onboard.shape[1], dtype=np.int64)
+    nb_time = np.empty(a)
+    nb_used = np.zeros(a, dtype=np.bool_)
+    obs[:] = 0.0
+    masks[:] = False
+    pend_ids[:] = -1
+    onb_ids[:] = -1
+    for v in range(a):
+        t = vtype[v]
+        u = node[v]
+        base = max(now, free_at[v])
+        dec = deciding[v] and active[v]
+        n_onb = 0
+        for j in range(onboard.shape[1]):
+            if onboard[v, j] >= 0:
+                onb_sorted[n_onb] = onboard[v, j]
+                n_onb += 1
+        # insertion sort by due time (a handful of orders)
+        for i in range(1, n_onb):
+            x = onb_sorted[i]
+            j = i - 1
+            while j >= 0 and o_due[onb_sorted[j]] > o_due[x]:
+                onb_sorted[j + 1] = onb_sorted[j]
+                j -= 1
+            onb_sorted[j + 1] = x
+
+        obs[v, 0] = (now - start) / horizon
+        obs[v, 1] = xy[u, 0]
+        obs[v, 2] = xy[u, 1]
+        obs[v, 3] = 1.0 if deciding[v] else 0.0
+        obs[v, 4] = load[v] / capacity[v]
+        obs[v, 5] = (shift_end[v] - now) / horizon
+        obs[v, 6] = time_min[t, u, home[v]] * inv_tau
+        obs[v, 7] = n_onb / c_slots
+        obs[v, 8] = (base - now) * inv_tau
+
+        masks[v, 0] = True
+        for s in range(min(n_onb, c_slots)):
+            o = onb_sorted[s]
+            onb_ids[v, s] = o
+            drive = time_min[t, u, o_dest[o]]
+            p = off_onb + s * ONBOARD_FEATURES
+            obs[v, p] = 1.0
+            obs[v, p + 1] = drive * inv_tau
+            obs[v, p + 2] = _clip((o_due[o] - base - drive) * inv_tau, lo, hi)
+            obs[v, p + 3] = o_size[o] / max_cap
+            masks[v, 1 + k_slots + s] = dec
+
+        free = capacity[v] - load[v]
+        visible = 0
+        for r in range(n_ready):
+            o = ready[r]
+            d = o_depot[o]
+            to_wh = time_min[t, u, depot_node[d]]
+            if radius >= 0.0 and to_wh > radius:
+                keys[r] = np.inf
+                continue
+            visible += 1
+            slack = o_due[o] - load_time[d] - base - to_wh - time_min[t, depot_node[d], o_dest[o]]
+            keys[r] = slack + (0.0 if o_size[o] <= free else 1e6)
+        obs[v, OWN_FEATURES] = min(visible / k_slots, 4.0)
+        taken[:] = False
+        for s in range(k_slots):
+            best = -1
+            best_key = np.inf
+            for r in range(n_ready):
+                if not taken[r] and keys[r] < best_key:
+                    best_key = keys[r]
+                    best = r
+            if best < 0:
+                break
+            taken[best] = True
+            o = ready[best]
+            d = o_depot[o]
+            wh = depot_node[d]
+            to_wh = time_min[t, u, wh]
+            p = off_pend + s * PENDING_FEATURES
+            fits = o_size[o] <= free
+            pend_ids[v, s] = o
+            obs[v, p] = 1.0
+            obs[v, p + 1] = to_wh * inv_tau
+            obs[v, p + 2] = time_min[t, wh, o_dest[o]] * inv_tau
+            slack = o_due[o] - load_time[d] - base - to_wh - time_min[t, wh, o_dest[o]]
+            obs[v, p + 3] = _clip(slack * inv_tau, lo, hi)
+            obs[v, p + 4] = o_size[o] / max_cap
+            obs[v, p + 5] = 1.0 if fits else 0.0
+            masks[v, 1 + s] = dec and fits
+        masks[v, 1 + k_slots + c_slots] = dec and u != home[v]
+
+        if m_slots > 0:
+            for w in range(a):
+                nb_time[w] = time_min[t, u, node[w]]
+                nb_used[w] = w == v
+            for s in range(m_slots):
+                best = -1
+                best_t = np.inf
+                for w in range(a):
+                    if not nb_used[w] and nb_time[w] < best_t:
+                        best_t = nb_time[w]
+                        best = w
+                if best < 0:
+                    break
+                nb_used[best] = True
+                p = off_nb + s * NEIGHBOR_FEATURES
+                obs[v, p] = 1.0
+                obs[v, p + 1] = xy[node[best], 0] - xy[u, 0]
+                obs[v, p + 2] = xy[node[best], 1] - xy[u, 1]
+                obs[v, p + 3] = best_t * inv_tau
+                obs[v, p + 4] = load[best] / capacity[best]
+                obs[v, p + 5] = 1.0 if deciding[best] else 0.0

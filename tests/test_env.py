@@ -1,0 +1,98 @@
+"""The multi-agent env: trajectory-level seeding, action semantics, and the PettingZoo adapter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pettingzoo.test import parallel_api_test
+
+from qmix_logistics.env import DispatchEnv
+from qmix_logistics.parallel_env import DispatchParallelEnv
+from qmix_logistics.policies.heuristics import uniform_valid_actions
+from qmix_logistics.scenario import Scenario
+from qmix_logistics.world import Deliver, Load, OrderState, ReturnToDepot, Wait
+
+
+def _trajectory(env: DispatchEnv, seed: int):
+    rng = np.random.default_rng(seed)
+    obs, masks = env.reset(seed=seed)
+    frames = [(obs.copy(), masks.copy(), env.state().copy())]
+    rewards, done = [], False
+    while not done:
+        obs, masks, r, done, info = env.step(uniform_valid_actions(masks, rng))
+        frames.append((obs.copy(), masks.copy(), env.state().copy()))
+        rewards.append(r)
+    return frames, rewards, info["kpis"]
+
+
+def test_same_seed_same_trajectory_and_kpis(small_scenario: Scenario) -> None:
+    a = _trajectory(DispatchEnv(small_scenario), 5)
+    b = _trajectory(DispatchEnv(small_scenario), 5)
+    assert len(a[0]) == len(b[0])
+    for (o1, m1, s1), (o2, m2, s2) in zip(a[0], b[0]):
+        assert np.array_equal(o1, o2) and np.array_equal(m1, m2) and np.array_equal(s1, s2)
+    assert a[1] == b[1] and a[2] == b[2]
+    c = _trajectory(DispatchEnv(small_scenario), 6)
+    assert c[2] != a[2]
+
+
+def test_shapes_and_action_meanings(small_scenario: Scenario) -> None:
+    env = DispatchEnv(small_scenario)
+    obs, masks = env.reset(seed=0)
+    assert obs.dtype == np.float32 and obs.shape == (4, env.obs_size)
+    assert env.state().shape == (env.state_size,)
+    names = env.action_meanings()
+    assert len(names) == env.n_actions and names[0] == "wait" and names[-1] == "return to depot"
+
+
+def test_actions_map_to_commands(small_scenario: Scenario) -> None:
+    env = DispatchEnv(small_scenario)
+    obs, masks = env.reset(seed=2)
+    w = env.world
+    for _ in range(200):
+        deciding = w.pending_decisions()
+        for v in deciding:
+            for a in np.flatnonzero(masks[v]):
+                cmd = env.action_to_command(v, int(a))
+                if isinstance(cmd, Load):
+                    assert w.state[cmd.order] == OrderState.READY and w.can_load(v, cmd.order)
+                elif isinstance(cmd, Deliver):
+                    assert cmd.order in w.onboard[v]
+                elif isinstance(cmd, ReturnToDepot):
+                    assert w.node[v] != w.depot_node[w.fleet.home_depot[v]]
+                else:
+                    assert isinstance(cmd, Wait)
+        obs, masks, _, done, _ = env.step(uniform_valid_actions(masks, np.random.default_rng(_)))
+        if done:
+            break
+
+
+def test_invalid_action_is_refused(small_scenario: Scenario) -> None:
+    env = DispatchEnv(small_scenario)
+    _, masks = env.reset(seed=0)
+    bad = np.zeros(env.n_agents, dtype=np.int64)
+    v, a = np.argwhere(~masks)[0]
+    bad[v] = a
+    with pytest.raises(ValueError, match="invalid action"):
+        env.step(bad)
+    with pytest.raises(ValueError):
+        env.step(np.full(env.n_agents, env.n_actions))
+
+
+def test_steps_always_have_a_decision(small_scenario: Scenario) -> None:
+    env = DispatchEnv(small_scenario)
+    _, masks = env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    done = False
+    while not done:
+        assert env.world.deciding.any()
+        _, masks, _, done, _ = env.step(uniform_valid_actions(masks, rng))
+
+
+def test_pettingzoo_parallel_api(small_scenario: Scenario) -> None:
+    parallel_api_test(DispatchParallelEnv(small_scenario), num_cycles=400)
+    env = DispatchParallelEnv(small_scenario)
+    assert env.observation_space("vehicle_0") is env.observation_space("vehicle_0")
+    obs, _ = env.reset(seed=1)
+    assert set(obs["vehicle_0"]) == {"observation", "action_mask"}
+    assert env.state().shape == env.state_space.shape
