@@ -1,0 +1,196 @@
+"""Rolling-horizon dispatch: re-plan the whole fleet with OR-Tools or PyVRP, then follow the plan.
+
+This is a **centralized** baseline: every plan is built from the whole state (all vehicles, all
+known orders, see :mod:`qmix_logistics.policies.snapshot`), whereas learned policies act on each
+vehicle's local observation. Future orders are never looked at.
+
+Loop: at a decision moment the policy re-plans when new orders arrived (at most once every
+``min_replan_gap_min`` of simulated time), when the plan broke (an order did not fit), or when
+``replan_every_min`` passed since the last plan; otherwise it keeps the plan. Each deciding vehicle
+then takes the first stop of its route that is still actionable:
+
+* a pickup of a READY order that fits → ``Load``; among consecutive pickups at one warehouse the
+  first ready one goes first; an order still being picked → drive home to wait for it, or ``Wait``
+  briefly at the warehouse (a vehicle is woken as soon as an order becomes ready);
+* a delivery of an order on board → ``Deliver``;
+* stops of orders that are gone (taken, delivered, dropped) are skipped;
+* no stop left → deliver any order still on board, else drive home, else ``Wait``.
+
+Commands are checked against the world first, so the policy never issues one ``World.apply``
+rejects. If the engine finds no plan at all, the previous plan is kept; before the first plan the
+greedy rule dispatches.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+
+from qmix_logistics.env import DispatchEnv
+from qmix_logistics.errors import QlogError
+from qmix_logistics.planning.engines import ENGINES, plan
+from qmix_logistics.planning.problem import Plan, PlanStatus, StopKind
+from qmix_logistics.policies.heuristics import GreedyPolicy
+from qmix_logistics.policies.snapshot import Snapshot, SnapshotOptions, build_snapshot
+from qmix_logistics.world import Command, Deliver, Load, OrderState, ReturnToDepot, Wait, World
+
+_PICKING, _READY = int(OrderState.PICKING), int(OrderState.READY)
+Route = list[tuple[int, StopKind]]
+
+
+@dataclass(frozen=True)
+class RollingHorizonConfig:
+    """Knobs of the rolling-horizon loop; the defaults are the tuned ones (see README_baselines.md)."""
+
+    time_limit_s: float = 0.5
+    """Engine search time per re-plan (seconds of wall clock)."""
+    replan_every_min: float = 10.0
+    """Longest simulated time between two plans, even when nothing new happened."""
+    min_replan_gap_min: float = 2.0
+    """Shortest simulated time between plans triggered by new orders or a broken plan."""
+    warm_start: bool = True
+    """Seed each search with the previous plan's routes."""
+    picking_wait_min: float = 1.0
+    """How long a vehicle at the warehouse waits for a planned order that is still being picked."""
+    idle_wait_min: float | None = None
+    """Wait of a vehicle with nothing to do at its depot (None: the scenario's ``wait_min``)."""
+    snapshot: SnapshotOptions = field(default_factory=SnapshotOptions)
+    """How the world is turned into a problem (routes, pricing, orders being picked)."""
+
+
+@dataclass
+class PlannerStats:
+    """What the planner did over one episode (reset with the policy)."""
+
+    plans: int = 0
+    failures: int = 0
+    """Re-plans where the engine found no plan (the previous one was kept)."""
+    infeasible: int = 0
+    """Plans that broke a hard constraint of the snapshot (followed anyway, checked per command)."""
+    solve_s: float = 0.0
+    tasks: int = 0
+    """Tasks summed over all snapshots (tasks / plans = mean problem size)."""
+
+
+class RollingHorizonPolicy:
+    """Centralized rolling-horizon planner behind the :class:`Policy` protocol; ``name`` = engine."""
+
+    def __init__(self, engine: str = "ortools", config: RollingHorizonConfig | None = None,
+                 **overrides: object) -> None:
+        if engine not in ENGINES:
+            raise QlogError(f"unknown engine {engine!r}; choose one of {sorted(ENGINES)}", field="engine")
+        known = {f.name for f in fields(RollingHorizonConfig)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise TypeError(f"unknown RollingHorizonPolicy options: {unknown}")
+        self.engine = engine
+        self.name = engine
+        self.config = replace(config or RollingHorizonConfig(), **overrides)  # type: ignore[arg-type]
+        self._fallback = GreedyPolicy()
+        self._start_episode()
+
+    def _start_episode(self) -> None:
+        self.stats = PlannerStats()
+        self._plan: Plan | None = None
+        self._routes: dict[int, Route] | None = None
+        self._snapshot: Snapshot | None = None
+        self._planned_at = -np.inf
+        self._dirty = False
+
+    def reset(self, env: DispatchEnv, seed: int) -> None:
+        self._start_episode()
+
+    # ------------------------------------------------------------------ deciding
+    def act(self, env: DispatchEnv) -> dict[int, Command]:
+        w = env.world
+        assert w is not None, "call env.reset() first"
+        deciding = w.pending_decisions()
+        if not deciding:
+            return {}
+        if self._replan_due(w):
+            self._replan(w)
+        if self._routes is None:
+            return self._fallback.act(env)
+        return {v: self._next_command(w, v) for v in deciding}
+
+    def _replan_due(self, w: World) -> bool:
+        gap = w.now - self._planned_at
+        if self._snapshot is None or gap >= self.config.replan_every_min:
+            return True
+        if gap < self.config.min_replan_gap_min:
+            return False
+        return self._dirty or self._unseen_orders(w)
+
+    def _unseen_orders(self, w: World) -> bool:
+        """Whether an order the planner could serve arrived (or became ready) since the last plan."""
+        states = (_READY, _PICKING) if self.config.snapshot.plan_picking else (_READY,)
+        candidates = np.flatnonzero(np.isin(w.state, states))
+        seen = self._snapshot.planned_orders if self._snapshot is not None else frozenset()
+        return any(int(o) not in seen for o in candidates)
+
+    def _replan(self, w: World) -> None:
+        snap = build_snapshot(w, self.config.snapshot)
+        self._snapshot, self._planned_at, self._dirty = snap, w.now, False
+        problem = snap.problem
+        if not problem.vehicles:
+            self._routes, self._plan = {}, None
+            return
+        started = time.perf_counter()
+        warm = self._plan if self.config.warm_start else None
+        result = plan(problem, engine=self.engine, time_limit_s=self.config.time_limit_s, warm_start=warm)
+        self.stats.solve_s += time.perf_counter() - started
+        self.stats.plans += 1
+        self.stats.tasks += len(problem.tasks)
+        if result.status is PlanStatus.NO_SOLUTION:
+            self.stats.failures += 1
+            self._dirty = True
+            return
+        if result.status is PlanStatus.INFEASIBLE:
+            self.stats.infeasible += 1
+        self._plan = result
+        self._routes = {int(v): [(int(o), kind) for o, kind in seq]
+                        for v, seq in result.task_sequences().items()}
+
+    # ------------------------------------------------------------------ following the plan
+    def _next_command(self, w: World, v: int) -> Command:
+        route = self._routes.get(v, []) if self._routes is not None else []
+        for i, (o, kind) in enumerate(route):
+            if kind is StopKind.PICKUP:
+                if w.state[o] in (_READY, _PICKING):
+                    return self._pickup(w, v, route, i)
+            elif o in w.onboard[v]:
+                return Deliver(o)
+        return self._idle(w, v)
+
+    def _pickup(self, w: World, v: int, route: Route, i: int) -> Command:
+        """Load the first ready order of the run of pickups at one warehouse that starts at ``i``."""
+        depot = int(w.orders.depot[route[i][0]])
+        block = []
+        for o, kind in route[i:]:
+            if kind is not StopKind.PICKUP or int(w.orders.depot[o]) != depot:
+                break
+            if w.state[o] in (_READY, _PICKING):
+                block.append(o)
+        for o in block:
+            if w.can_load(v, o):
+                return Load(o)
+        if any(w.state[o] == _READY for o in block):
+            self._dirty = True  # the plan expected room that is not there: deliver first, re-plan
+            return self._idle(w, v)
+        warehouse = int(w.depot_node[depot])
+        if int(w.node[v]) != warehouse and warehouse == int(w.depot_node[w.fleet.home_depot[v]]):
+            return ReturnToDepot()
+        return Wait(self.config.picking_wait_min)
+
+    def _idle(self, w: World, v: int) -> Command:
+        """Nothing planned: deliver what is still on board and can be on time, else go home or wait."""
+        here = int(w.node[v])
+        travel = w.time_min[w.fleet.type_index[v], here]
+        deliverable = [o for o in w.onboard[v] if w.now + travel[w.orders.dest[o]] <= w.orders.deadline_min[o]]
+        if deliverable:
+            return Deliver(min(deliverable, key=lambda o: (travel[w.orders.dest[o]], o)))
+        if here != int(w.depot_node[w.fleet.home_depot[v]]):
+            return ReturnToDepot()
+        return Wait(self.config.idle_wait_min)
