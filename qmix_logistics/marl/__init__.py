@@ -9,47 +9,59 @@ Typical use::
     from qmix_logistics.marl import LearnerConfig, train, load_policy
     result = train(make_env, LearnerConfig(mixer="qmix", total_env_steps=200_000), "runs/my_env__0")
     policy, metadata = load_policy(result.checkpoint_path)
+
+Names are imported on first use, so env worker processes (which import this package to unpickle their
+env factory) do not pay for importing torch.
 """
 
-from .buffer import Episode, EpisodeBatch, EpisodeBuffer
-from .checkpoint import CHECKPOINT_NAME, load_checkpoint, load_policy, save_checkpoint
-from .config import LearnerConfig
-from .controller import DecentralizedPolicy, MultiAgentController, epsilon_greedy, greedy_actions
-from .env_contract import EnvAdapter, EnvFactory, EnvSpec
-from .games import TwoStepGame, make_two_step_game
-from .learner import QLearner, td_targets
-from .mixers import QMixer, VDNMixer, make_mixer
-from .networks import RNNAgent
-from .runner import EnvRunner
-from .trainer import EVAL_SEED_BASE, EvalFn, TrainResult, train
+from __future__ import annotations
 
-__all__ = [
-    "CHECKPOINT_NAME",
-    "EVAL_SEED_BASE",
-    "DecentralizedPolicy",
-    "EnvAdapter",
-    "EnvFactory",
-    "EnvRunner",
-    "EnvSpec",
-    "Episode",
-    "EpisodeBatch",
-    "EpisodeBuffer",
-    "EvalFn",
-    "LearnerConfig",
-    "MultiAgentController",
-    "QLearner",
-    "QMixer",
-    "RNNAgent",
-    "TrainResult",
-    "TwoStepGame",
-    "VDNMixer",
-    "epsilon_greedy",
-    "greedy_actions",
-    "load_checkpoint",
-    "load_policy",
-    "make_mixer",
-    "make_two_step_game",
-    "save_checkpoint",
-    "td_targets",
-    "train",
-]
+import importlib
+from typing import Any
+
+# public name -> module that defines it
+_EXPORTS = {
+    "Episode": "buffer",
+    "EpisodeBatch": "buffer",
+    "EpisodeBuffer": "buffer",
+    "CHECKPOINT_NAME": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "load_policy": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "LearnerConfig": "config",
+    "DecentralizedPolicy": "controller",
+    "MultiAgentController": "controller",
+    "epsilon_greedy": "controller",
+    "greedy_actions": "controller",
+    "EnvAdapter": "env_contract",
+    "EnvFactory": "env_contract",
+    "EnvSpec": "env_contract",
+    "TwoStepGame": "games",
+    "make_two_step_game": "games",
+    "two_step_config": "games",
+    "QLearner": "learner",
+    "td_targets": "learner",
+    "QMixer": "mixers",
+    "VDNMixer": "mixers",
+    "make_mixer": "mixers",
+    "RNNAgent": "networks",
+    "EnvRunner": "runner",
+    "EVAL_SEED_BASE": "trainer",
+    "EvalFn": "trainer",
+    "TrainResult": "trainer",
+    "train": "trainer",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

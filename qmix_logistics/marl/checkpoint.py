@@ -14,6 +14,8 @@ import os
 import platform
 import random
 import tempfile
+import warnings
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,23 +42,24 @@ def package_versions() -> dict[str, str]:
 
     return {
         "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "qmix_logistics": getattr(qmix_logistics, "__version__", "unknown"),
+        "torch": str(torch.__version__),
+        "numpy": str(np.__version__),
+        "qmix_logistics": str(getattr(qmix_logistics, "__version__", "unknown")),
     }
 
 
 def check_plain(value: Any, where: str = "checkpoint") -> None:
     """Raise TypeError unless ``value`` is tensors and plain containers only (what weights_only can read)."""
-    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor)):
+    # Exact types: subclasses such as numpy.float64 or torch's version string pickle as foreign globals.
+    if value is None or type(value) in (bool, int, float, str) or isinstance(value, torch.Tensor):
         return
-    if isinstance(value, dict):
+    if type(value) in (dict, OrderedDict):  # module state_dicts are OrderedDicts
         for key, item in value.items():
-            if not isinstance(key, (str, int)):
+            if type(key) not in (str, int):
                 raise TypeError(f"{where}: key {key!r} is not a str or int")
             check_plain(item, f"{where}.{key}")
         return
-    if isinstance(value, (list, tuple)):
+    if type(value) in (list, tuple):
         for index, item in enumerate(value):
             check_plain(item, f"{where}[{index}]")
         return
@@ -126,14 +129,11 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     if not Path(path).is_file():
         raise QlogError("no checkpoint file here", source=source)
     try:
-        data = torch.load(path, weights_only=True, map_location=map_location)
+        with warnings.catch_warnings():  # a foreign pickle protocol is reported through the error, if at all
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            data = torch.load(path, weights_only=True, map_location=map_location)
     except Exception as exc:  # noqa: BLE001 - every way a file can be unreadable is the user's to fix
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
-            reason = "it contains objects other than tensors and plain data, so it is refused (untrusted file?)"
-        else:
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            reason = f"it is truncated or corrupt ({type(exc).__name__}: {first_line})"
-        raise QlogError(f"cannot load checkpoint: {reason}", source=source) from None
+        raise QlogError(f"cannot load checkpoint: {_load_failure_reason(exc)}", source=source) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
         raise QlogError("not a qmix-logistics MARL checkpoint (wrong or missing 'format' key)", source=source)
     version = data.get("format_version")
@@ -149,6 +149,17 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         if not isinstance(data.get(key), kind):
             raise QlogError(f"missing or malformed section {key!r}", source=source, field=key)
     return data
+
+
+def _load_failure_reason(exc: Exception) -> str:
+    """A one-line reason from torch.load's (long, multi-paragraph) error text."""
+    text = str(exc)
+    detail = text.split("WeightsUnpickler error:", 1)[-1]
+    lines = [line.strip() for line in detail.strip().splitlines() if line.strip()]
+    summary = lines[0] if lines else type(exc).__name__
+    if "Unsupported global" in text or "Unsupported class" in text:
+        return f"it holds objects other than tensors and plain data and is refused (untrusted file?): {summary}"
+    return f"it is truncated or corrupt ({summary})"
 
 
 @contextlib.contextmanager

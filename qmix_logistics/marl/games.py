@@ -13,6 +13,8 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from .config import LearnerConfig
+
 START, STATE_2A, STATE_2B, END = range(4)
 #: Team reward in state 2B for (agent_0 action, agent_1 action).
 PAYOFF_2B = np.array([[0.0, 1.0], [1.0, 8.0]], dtype=np.float32)
@@ -91,3 +93,31 @@ class TwoStepGame(ParallelEnv):
 def make_two_step_game(seed: int = 0) -> TwoStepGame:
     """Picklable factory for runners and tests (the game has no randomness; ``seed`` is unused)."""
     return TwoStepGame()
+
+
+def two_step_config(**overrides: Any) -> LearnerConfig:
+    """Small settings that solve the two-step game in about 300 episodes on one CPU core.
+
+    Exploration stays uniform (epsilon 1) as in the paper, so the buffer covers every joint action and the
+    greedy policy shows what each mixer can represent. Keyword arguments override single fields.
+    """
+    settings: dict[str, Any] = {
+        "epsilon_start": 1.0,
+        "epsilon_end": 1.0,
+        "learning_starts": 64,
+        "total_env_steps": 600,
+        "batch_size": 32,
+        "lr": 0.005,
+        "agent_hidden_dim": 16,
+        "mixer_embed_dim": 8,
+        "hypernet_hidden_dim": 16,
+        "buffer_mb": 1,
+        "target_update_interval": 10,
+        "eval_interval_steps": 10**9,
+        "eval_episodes": 1,
+        "checkpoint_interval_steps": 10**9,
+        "log_interval_steps": 100,
+        "device": "cpu",
+    }
+    settings.update(overrides)
+    return LearnerConfig.from_dict(settings)

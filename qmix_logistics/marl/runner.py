@@ -12,8 +12,6 @@ env is mid-episode, so checkpoints taken there resume exactly.
 from __future__ import annotations
 
 import multiprocessing as mp
-import signal
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -26,46 +24,7 @@ from qmix_logistics.errors import QlogError
 from .buffer import Episode
 from .controller import MultiAgentController
 from .env_contract import EnvAdapter, EnvFactory, EnvSpec, StepArrays
-
-
-def _worker_main(conn: Connection, make_env: EnvFactory, seed: int) -> None:
-    """Worker process: own one env, answer ("reset", seed) / ("step", actions) / ("close", None)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it then closes us
-    adapter: EnvAdapter | None = None
-    try:
-        adapter = EnvAdapter(make_env(seed), probe_seed=seed)
-        conn.send(("ok", adapter.spec))
-        while True:
-            command, argument = conn.recv()
-            if command == "reset":
-                conn.send(("ok", adapter.reset(argument)))
-            elif command == "step":
-                conn.send(("ok", adapter.step(argument)))
-            elif command == "close":
-                break
-            else:
-                raise ValueError(f"unknown worker command {command!r}")
-    except (EOFError, BrokenPipeError, KeyboardInterrupt):
-        pass  # the parent is gone or shutting down
-    except BaseException as exc:  # report every env failure to the parent instead of dying silently
-        error = {
-            "qlog": isinstance(exc, QlogError),
-            "message": getattr(exc, "reason", str(exc)),
-            "source": getattr(exc, "source", None),
-            "field": getattr(exc, "field", None),
-            "traceback": traceback.format_exc(),
-        }
-        try:
-            conn.send(("error", error))
-        except (BrokenPipeError, OSError):
-            pass
-    finally:
-        if adapter is not None:
-            try:
-                adapter.close()
-            except Exception:  # noqa: BLE001 - a failing close must not hide the real error
-                pass
-        conn.close()
+from .env_worker import worker_main
 
 
 @dataclass
@@ -115,7 +74,7 @@ class EnvRunner:
             for k in range(n_envs):
                 parent_conn, child_conn = context.Pipe()
                 proc = context.Process(
-                    target=_worker_main, args=(child_conn, make_env, seed + k), daemon=True, name=f"env-worker-{k}"
+                    target=worker_main, args=(child_conn, make_env, seed + k), daemon=True, name=f"env-worker-{k}"
                 )
                 proc.start()
                 child_conn.close()
@@ -140,6 +99,7 @@ class EnvRunner:
         try:
             status, payload = self._conns[k].recv()
         except (EOFError, ConnectionResetError):
+            self._procs[k].join(timeout=1)
             code = self._procs[k].exitcode
             raise RuntimeError(f"env worker {k} exited unexpectedly (exit code {code})") from None
         if status == "ok":

@@ -1,0 +1,58 @@
+"""The worker-process side of the EnvRunner: one env behind a pipe.
+
+Kept free of torch (and of the rest of the learner) so that a spawned worker only imports what the env
+needs and starts in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import signal
+import traceback
+from multiprocessing.connection import Connection
+
+from qmix_logistics.errors import QlogError
+
+from .env_contract import EnvAdapter, EnvFactory
+
+
+def worker_main(conn: Connection, make_env: EnvFactory, seed: int) -> None:
+    """Own one env and answer ("reset", seed) / ("step", actions) / ("close", None) until closed.
+
+    Replies are ("ok", payload) or, once, ("error", details) after which the worker exits.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it then closes us
+    adapter: EnvAdapter | None = None
+    try:
+        adapter = EnvAdapter(make_env(seed), probe_seed=seed)
+        conn.send(("ok", adapter.spec))
+        while True:
+            command, argument = conn.recv()
+            if command == "reset":
+                conn.send(("ok", adapter.reset(argument)))
+            elif command == "step":
+                conn.send(("ok", adapter.step(argument)))
+            elif command == "close":
+                break
+            else:
+                raise ValueError(f"unknown worker command {command!r}")
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        pass  # the parent is gone or shutting down
+    except BaseException as exc:  # report every env failure to the parent instead of dying silently
+        error = {
+            "qlog": isinstance(exc, QlogError),
+            "message": getattr(exc, "reason", str(exc)),
+            "source": getattr(exc, "source", None),
+            "field": getattr(exc, "field", None),
+            "traceback": traceback.format_exc(),
+        }
+        try:
+            conn.send(("error", error))
+        except (BrokenPipeError, OSError):
+            pass
+    finally:
+        if adapter is not None:
+            try:
+                adapter.close()
+            except Exception:  # noqa: BLE001 - a failing close must not hide the real error
+                pass
+        conn.close()

@@ -1,0 +1,176 @@
+"""Checkpoints: one atomic file, safe loading of bad files, and exact resume."""
+
+from __future__ import annotations
+
+import csv
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from qmix_logistics.errors import QlogError
+from qmix_logistics.marl import (
+    DecentralizedPolicy,
+    RNNAgent,
+    load_checkpoint,
+    load_policy,
+    make_two_step_game,
+    save_checkpoint,
+    train,
+    two_step_config,
+)
+
+METADATA = {"scenario": {"name": "toy depot", "vehicles": 2, "speeds_kmh": [30.0, 45.5]}, "note": None}
+
+
+@pytest.fixture(scope="module")
+def trained_checkpoint(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    result = train(
+        make_two_step_game, two_step_config(total_env_steps=120), run_dir, progress=False, extra_metadata=METADATA
+    )
+    return result.checkpoint_path
+
+
+def assert_same(a, b, where="checkpoint"):
+    """Recursive equality of nested containers holding tensors."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_same(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+def test_checkpoint_carries_everything_and_round_trips(trained_checkpoint, tmp_path):
+    data = load_checkpoint(trained_checkpoint)
+    assert data["metadata"] == METADATA
+    assert data["counters"]["env_steps"] == 120 and data["counters"]["episodes"] == 60
+    assert set(data["versions"]) == {"python", "torch", "numpy", "qmix_logistics"}
+    assert data["config"]["total_env_steps"] == 120
+    assert {"agent", "mixer", "target_agent", "target_mixer", "optimizer"} <= data["learner"].keys()
+    assert {"python", "numpy_global", "torch", "generators"} <= data["rng"].keys()
+
+    payload = {k: v for k, v in data.items() if k not in ("format", "format_version", "versions")}
+    copy_path = save_checkpoint(tmp_path / "copy.pt", payload)
+    assert_same(load_checkpoint(copy_path), data)
+
+
+def test_loaded_policy_acts_like_the_trained_agent_without_an_env(trained_checkpoint):
+    policy, metadata = load_policy(trained_checkpoint)
+    assert metadata == METADATA and policy.agent_names == ["agent_0", "agent_1"]
+    agent = RNNAgent(4, 2, 2, hidden_dim=16)
+    agent.load_state_dict(load_checkpoint(trained_checkpoint)["learner"]["agent"])
+    reference = DecentralizedPolicy(agent)
+    start = np.array([1, 0, 0, 0], dtype=np.float32)
+    for index in range(2):
+        a1, q1, h1 = policy.act(start, [1, 1], index)
+        a2, q2, h2 = reference.act(start, [1, 1], index)
+        assert a1 == a2 and np.array_equal(q1, q2) and np.array_equal(h1, h2)
+
+
+def test_write_is_atomic_and_leaves_no_temp_file(trained_checkpoint, tmp_path, monkeypatch):
+    payload = {"config": {}, "env_spec": {}, "learner": {}, "counters": {"env_steps": 1}, "metadata": {}}
+    target = save_checkpoint(tmp_path / "checkpoint.pt", payload)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+    before = target.read_bytes()
+
+    def failing_save(obj, handle):
+        handle.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(target, {**payload, "counters": {"env_steps": 2}})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+    assert target.read_bytes() == before
+
+
+def test_truncated_and_garbage_files_raise_a_clear_error(trained_checkpoint, tmp_path):
+    whole = trained_checkpoint.read_bytes()
+    cases = {"truncated.pt": whole[: len(whole) // 2], "garbage.pt": b"\x00\x17not a checkpoint" * 50, "empty.pt": b""}
+    for name, content in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(QlogError, match="truncated or corrupt") as info:
+            load_checkpoint(path)
+        assert info.value.source == str(path)
+    with pytest.raises(QlogError, match="no checkpoint file"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+class Tampered:
+    """Unpickling this would create a file: it must never be unpickled."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_files_with_arbitrary_objects_are_refused_without_running_them(tmp_path):
+    marker = tmp_path / "code-ran"
+    via_torch, via_pickle = tmp_path / "torch.pt", tmp_path / "raw.pkl"
+    torch.save({"format": "qmix_logistics.marl.checkpoint", "x": Tampered(marker)}, via_torch)
+    with via_pickle.open("wb") as handle:
+        pickle.dump({"x": Tampered(marker)}, handle)
+    for path in (via_torch, via_pickle):
+        with pytest.raises(QlogError) as info:
+            load_checkpoint(path)
+        assert info.value.source == str(path)
+    assert not marker.exists()
+
+
+def test_foreign_or_newer_files_are_refused(tmp_path):
+    foreign, newer = tmp_path / "foreign.pt", tmp_path / "newer.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    torch.save({"format": "qmix_logistics.marl.checkpoint", "format_version": 99}, newer)
+    with pytest.raises(QlogError, match="not a qmix-logistics"):
+        load_checkpoint(foreign)
+    with pytest.raises(QlogError, match="newer") as info:
+        load_checkpoint(newer)
+    assert info.value.field == "format_version"
+
+
+def read_rows(path):
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
+    def config(total):
+        return two_step_config(total_env_steps=total, checkpoint_interval_steps=200, save_buffer=True)
+
+    straight = train(make_two_step_game, config(400), tmp_path / "straight", progress=False)
+    first = train(make_two_step_game, config(200), tmp_path / "split", progress=False)
+    first_rows = read_rows(tmp_path / "split" / "progress.csv")
+    resumed = train(make_two_step_game, config(400), tmp_path / "split", resume=True, progress=False)
+
+    assert (first.env_steps, resumed.env_steps) == (200, straight.env_steps)
+    assert (resumed.episodes, resumed.updates) == (straight.episodes, straight.updates)
+    a, b = load_checkpoint(straight.checkpoint_path), load_checkpoint(resumed.checkpoint_path)
+    assert_same(a["learner"], b["learner"], "learner")
+    assert_same(a["counters"], b["counters"], "counters")
+    rows = read_rows(tmp_path / "split" / "progress.csv")
+    assert rows[: len(first_rows)] == first_rows  # appended, not overwritten
+    assert [r["env_steps"] for r in rows] == [r["env_steps"] for r in read_rows(tmp_path / "straight" / "progress.csv")]
+
+
+def test_resume_refuses_changed_learning_settings_and_missing_or_existing_runs(tmp_path):
+    train(make_two_step_game, two_step_config(total_env_steps=20), tmp_path / "run", progress=False)
+    with pytest.raises(QlogError) as info:
+        config = two_step_config(total_env_steps=40, lr=0.1)
+        train(make_two_step_game, config, tmp_path / "run", resume=True, progress=False)
+    assert info.value.field == "training.lr"
+    with pytest.raises(QlogError, match="already holds a checkpoint"):
+        train(make_two_step_game, two_step_config(total_env_steps=40), tmp_path / "run", progress=False)
+    with pytest.raises(QlogError, match="nothing to resume"):
+        train(make_two_step_game, two_step_config(), tmp_path / "fresh", resume=True, progress=False)

@@ -1,0 +1,120 @@
+"""EnvRunner: K worker processes collect whole episodes, report env errors and always shut down;
+training is reproducible from its seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from qmix_logistics.errors import QlogError
+from qmix_logistics.marl.games import TwoStepGame, make_two_step_game, two_step_config
+
+# Spawned workers import this module to find the env factories below, so its top level stays free of torch
+# (a second or more per worker); the tests import the learner side where they need it.
+
+
+class ExplodingGame(TwoStepGame):
+    """Fails on its second step, like a buggy simulator would."""
+
+    def step(self, actions):
+        if self._stage != 0:
+            raise ValueError("boom in the simulator")
+        return super().step(actions)
+
+
+class BoxActionGame(TwoStepGame):
+    """Breaks the contract: continuous actions."""
+
+    def action_space(self, agent):
+        return spaces.Box(0.0, 1.0, shape=(1,))
+
+
+def make_exploding_game(seed: int) -> ExplodingGame:
+    return ExplodingGame()
+
+
+def make_box_action_game(seed: int) -> BoxActionGame:
+    return BoxActionGame()
+
+
+def controller(*, interrupting: bool = False):
+    """A small untrained controller; ``interrupting`` simulates Ctrl-C while the workers are mid-episode."""
+    import torch
+
+    from qmix_logistics.marl import MultiAgentController, RNNAgent
+
+    class InterruptingController(MultiAgentController):
+        def select_actions(self, *args, **kwargs):
+            raise KeyboardInterrupt
+
+    torch.manual_seed(0)
+    agent = RNNAgent(obs_dim=4, n_actions=2, n_agents=2, hidden_dim=8)
+    return InterruptingController(agent) if interrupting else MultiAgentController(agent)
+
+
+def test_two_worker_processes_collect_whole_episodes_and_shut_down():
+    from qmix_logistics.marl import EnvRunner
+
+    runner = EnvRunner(make_two_step_game, n_envs=2, seed=0)
+    with runner:
+        assert runner.spec.agents == ("agent_0", "agent_1") and runner.spec.state_dim == 4
+        explored = runner.run_episodes(controller(), [5, 6, 7], epsilon=1.0, rng=np.random.default_rng(0))
+        greedy = runner.run_episodes(controller(), [5, 6, 7], greedy=True)
+    assert [ep.seed for ep in explored] == [5, 6, 7]
+    for episode in explored:
+        assert episode.length == 2 and episode.terminated
+        assert episode.obs.shape == (3, 2, 4) and episode.avail.all()
+        assert episode.rewards[0] == 0 and episode.episode_return in (0.0, 1.0, 7.0, 8.0)
+    with EnvRunner(make_two_step_game, n_envs=1) as local:
+        in_process = local.run_episodes(controller(), [5, 6, 7], greedy=True)
+    for a, b in zip(greedy, in_process):  # workers and the in-process env play identically
+        assert np.array_equal(a.actions, b.actions) and np.array_equal(a.obs, b.obs)
+    assert all(not proc.is_alive() and proc.exitcode == 0 for proc in runner._procs)
+
+
+def test_worker_errors_reach_the_caller_and_workers_still_stop():
+    from qmix_logistics.marl import EnvRunner
+
+    runner = EnvRunner(make_exploding_game, n_envs=2)
+    with pytest.raises(RuntimeError, match="boom in the simulator"):
+        with runner:
+            runner.run_episodes(controller(), [0, 1], greedy=True)
+    assert all(not proc.is_alive() for proc in runner._procs)
+    with pytest.raises(QlogError, match="must be Discrete"):
+        EnvRunner(make_box_action_game, n_envs=2)
+
+
+def test_keyboard_interrupt_mid_episode_closes_the_workers():
+    from qmix_logistics.marl import EnvRunner
+
+    runner = EnvRunner(make_two_step_game, n_envs=2)
+    with pytest.raises(KeyboardInterrupt):
+        with runner:
+            runner.run_episodes(controller(interrupting=True), [0, 1], greedy=True)
+    assert all(not proc.is_alive() for proc in runner._procs)
+
+
+def test_same_seed_gives_identical_weights_and_another_seed_does_not(tmp_path):
+    import torch
+
+    from qmix_logistics.marl import load_checkpoint, train
+
+    def final_weights(name, seed):
+        config = two_step_config(total_env_steps=200, seed=seed)
+        result = train(make_two_step_game, config, tmp_path / name, progress=False)
+        return load_checkpoint(result.checkpoint_path)["learner"]
+
+    first, second, other = final_weights("a", 3), final_weights("b", 3), final_weights("c", 4)
+    for part in ("agent", "mixer", "target_agent", "target_mixer"):
+        for key, tensor in first[part].items():
+            assert torch.equal(tensor, second[part][key]), f"{part}.{key}"
+    assert not torch.equal(first["agent"]["fc_out.weight"], other["agent"]["fc_out.weight"])
+
+
+def test_training_with_two_env_workers(tmp_path):
+    from qmix_logistics.marl import train
+
+    config = two_step_config(total_env_steps=200, n_envs=2)
+    result = train(make_two_step_game, config, tmp_path, progress=False)
+    assert result.env_steps == 200 and result.episodes == 100 and result.updates > 0
