@@ -1,0 +1,59 @@
+"""`qlog train`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from qmix_logistics.errors import QlogError
+from qlog_cli.console import console
+
+
+def train_cmd(
+    scenario: Optional[Path] = typer.Argument(None, help="Scenario YAML (its `training:` block holds the defaults)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Total env steps (overrides training.total_env_steps)."),
+    envs: Optional[int] = typer.Option(None, "--envs", min=1, help="Env worker processes (overrides training.n_envs)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Training seed (overrides training.seed)."),
+    mixer: Optional[str] = typer.Option(None, "--mixer", help="qmix, vdn or iql (overrides training.mixer)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="A YAML file of training hyperparameters."),
+    set_: list[str] = typer.Option([], "--set", help="Override any hyperparameter: --set lr=1e-3 (repeatable)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder exactly."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Output folder (default runs/<scenario>__<seed>__<time>)."),
+    no_eval: bool = typer.Option(False, "--no-eval", help="Skip the periodic comparison with the greedy baseline."),
+) -> None:
+    """Train a QMIX (or VDN/IQL) dispatcher; checkpoints, CSV and TensorBoard logs go to the run folder."""
+    from qmix_logistics.scenario import load_scenario
+    from qmix_logistics.training import load_training_file, resume_training, train_scenario
+
+    overrides: dict[str, object] = {}
+    if config is not None:
+        overrides.update(load_training_file(config))
+    for item in set_:
+        if "=" not in item:
+            raise QlogError(f"expected KEY=VALUE, got {item!r}", field="--set")
+        key, value = item.split("=", 1)
+        overrides[key.strip()] = value
+    for key, value in (("device", device if device != "auto" else None), ("total_env_steps", steps),
+                       ("n_envs", envs), ("seed", seed), ("mixer", mixer)):
+        if value is not None:
+            overrides[key] = value
+    if resume is not None:
+        result = resume_training(resume, overrides=overrides, evaluate_against_greedy=not no_eval)
+    else:
+        if scenario is None:
+            raise QlogError("give a scenario file, or --resume RUN_DIR", field="SCENARIO")
+        sc = load_scenario(scenario)
+        result = train_scenario(sc, run_dir=run_dir, overrides=overrides, evaluate_against_greedy=not no_eval)
+    console.print(f"[green]done[/] {result.env_steps:,} env steps, {result.episodes} episodes, "
+                  f"{result.wall_seconds:.0f} s")
+    if result.last_eval:
+        console.print("last evaluation: " + ", ".join(f"{k} {v:.2f}" for k, v in result.last_eval.items()))
+    console.print(f"checkpoint: {result.checkpoint_path}")
+    console.print(f"compare: qlog eval {scenario or '<scenario>'} --policies greedy,ortools,{result.run_dir}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_cmd)

@@ -1,0 +1,81 @@
+"""`qlog train` on a tiny scenario: run folder, checkpoint, evaluation against greedy, resume, bad flags."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from qmix_logistics.marl import load_policy
+from qmix_logistics.policies.learned import LearnedPolicy
+from qmix_logistics.scenario import scenario_from_dict
+from qmix_logistics.simulation import simulate
+from qmix_logistics.training import default_run_dir, train_scenario
+from tests.conftest import small_scenario_dict
+
+TINY = {"total_env_steps": 600, "learning_starts": 200, "batch_size": 4, "buffer_mb": 16,
+        "eval_interval_steps": 300, "eval_episodes": 1, "checkpoint_interval_steps": 300,
+        "log_interval_steps": 100, "agent_hidden_dim": 16, "mixer_embed_dim": 8, "hypernet_hidden_dim": 16}
+
+
+def _scenario(**training):
+    data = small_scenario_dict()
+    data["horizon"] = {"start_min": 0, "end_min": 90}
+    data["demand"]["last_order_min"] = 60
+    data["training"] = {**TINY, **training}
+    return scenario_from_dict(data)
+
+
+def test_train_writes_a_loadable_checkpoint_and_compares_with_greedy(tmp_path: Path) -> None:
+    sc = _scenario()
+    result = train_scenario(sc, run_dir=tmp_path / "run", progress=False)
+    assert result.checkpoint_path.is_file()
+    assert result.env_steps >= 600
+    assert {"total_cost", "greedy_total_cost", "cost_vs_greedy", "service_level"} <= set(result.last_eval)
+    policy, metadata = load_policy(result.checkpoint_path)
+    assert metadata["scenario"]["name"] == "small" and metadata["action_meanings"][0] == "wait"
+    rows = list(csv.DictReader(open(tmp_path / "run" / "progress.csv")))
+    assert rows and int(rows[-1]["env_steps"]) >= 500
+    report = simulate(sc, LearnedPolicy.from_checkpoint(tmp_path / "run", sc), episodes=1, seed=3)
+    assert report.episodes[0].kpis["orders_created"] > 0
+
+
+def test_default_run_dir_names_scenario_and_seed() -> None:
+    assert default_run_dir(_scenario(), 4).name.startswith("small__4__")
+
+
+def _qlog(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "qlog_cli.app", *args], capture_output=True, text=True,
+                          timeout=300, cwd=cwd)
+
+
+def test_cli_train_then_resume_continues_the_counter(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(_scenario().model_dump(mode="json")))
+    run = tmp_path / "run"
+    res = _qlog("train", str(path), "--run-dir", str(run), "--steps", "300", "--no-eval", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows_before = list(csv.DictReader(open(run / "progress.csv")))
+    res = _qlog("train", "--resume", str(run), "--steps", "700", "--no-eval", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows_after = list(csv.DictReader(open(run / "progress.csv")))
+    assert rows_after[: len(rows_before)] == rows_before  # appended, not overwritten
+    assert int(rows_after[-1]["env_steps"]) >= 700
+
+
+@pytest.mark.parametrize("args, needle", [(["--set", "lr=-1"], "lr"), (["--set", "nonsense=1"], "nonsense"),
+                                          (["--set", "lr"], "--set")])
+def test_cli_train_rejects_bad_hyperparameters(tmp_path: Path, args: list[str], needle: str) -> None:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(_scenario().model_dump(mode="json")))
+    res = _qlog("train", str(path), "--run-dir", str(tmp_path / "r"), *args, cwd=tmp_path)
+    assert res.returncode == 2 and needle in res.stderr and "Traceback" not in res.stderr
+
+
+def test_resume_of_a_folder_without_checkpoint_is_a_user_error(tmp_path: Path) -> None:
+    res = _qlog("train", "--resume", str(tmp_path), cwd=tmp_path)
+    assert res.returncode == 2 and "nothing to resume" in res.stderr
