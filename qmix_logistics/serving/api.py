@@ -1,0 +1,176 @@
+"""The policy server: a trained agent network behind a small, stateless HTTP API.
+
+At run time there is no central planner: each vehicle sends only what it sees (its observation and action
+mask) and what it remembers (its GRU state and last action), and gets its own action back. The server holds
+no per-vehicle state, so any number of vehicles, or replicas of the server, can share it.
+
+    app = create_app("runs/depot__0/checkpoint.pt", token="s3cret")
+
+Endpoints: ``GET /healthz``, ``GET /readyz``, ``GET /v1/policy``, ``POST /v1/act``, ``POST /v1/act/batch``,
+plus FastAPI's ``/docs`` and ``/openapi.json``. Every refused input answers 422 with a ``message`` naming the
+field; a wrong or missing token answers 401, an oversized body 413.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fastapi import Body, FastAPI, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
+from starlette.exceptions import HTTPException
+
+from qmix_logistics.errors import QlogError
+
+from .guard import BearerTokenGuard
+from .schemas import ActRequest, ActResponse, ErrorResponse, PolicyDescription, Status
+from .service import PolicyService, RowError
+
+#: Default request body limit: a batch of a few hundred vehicles fits, a runaway upload does not.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Missing or wrong bearer token (only when the server has one)."},
+    413: {"description": "Request body larger than the server's limit."},
+    422: {"model": ErrorResponse, "description": "Invalid input; `message` names the field and the reason."},
+}
+
+# Documents the bearer scheme in OpenAPI (the docs' "Authorize" button); BearerTokenGuard enforces it.
+_bearer_scheme = HTTPBearer(auto_error=False, description="Needed when the server was started with a token.")
+
+
+def create_app(
+    checkpoint_path: str | Path,
+    *,
+    token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    """Load the checkpoint (QlogError if it is missing or unreadable) and build the API around it.
+
+    ``token``: when set, every ``/v1/`` request needs ``Authorization: Bearer <token>``.
+    ``max_body_bytes``: larger request bodies are refused with 413 before they are parsed.
+    """
+    service = PolicyService.from_checkpoint(checkpoint_path)
+    info = service.info
+    app = FastAPI(
+        title="qmix-logistics policy server",
+        version=info.version,
+        description=(
+            "Decentralised execution of a trained dispatch policy: every vehicle asks for its own action "
+            "from its own observation. The server keeps no per-vehicle state; each vehicle sends back the "
+            "`hidden` state and `last_action` from its previous answer. Start a day with both null."
+        ),
+        max_body_size=max_body_bytes,
+    )
+    app.state.service = service
+    if token:
+        app.add_middleware(BearerTokenGuard, token=token)
+    _add_error_handlers(app)
+    secured = [Security(_bearer_scheme)]
+
+    @app.get("/healthz", response_model=Status, tags=["probes"], summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", response_model=Status, tags=["probes"], summary="The policy is loaded",
+             responses={503: {"model": Status, "description": "The policy is not loaded."}})
+    async def readyz(request: Request) -> Any:
+        if getattr(request.app.state, "service", None) is None:
+            return JSONResponse({"status": "loading"}, status_code=503)
+        return {"status": "ready"}
+
+    @app.get("/v1/policy", response_model=PolicyDescription, tags=["policy"], dependencies=secured,
+             summary="Sizes, agent names and action meanings", responses={401: _ERRORS[401]})
+    async def describe() -> dict[str, Any]:
+        return vars(info)
+
+    @app.post("/v1/act", response_model=ActResponse, tags=["policy"], dependencies=secured,
+              summary="One vehicle's action from its own observation", responses=_ERRORS)
+    async def act(item: ActRequest) -> dict[str, Any]:
+        return _act(service, [item], batch=False)[0]
+
+    @app.post("/v1/act/batch", response_model=list[ActResponse], tags=["policy"], dependencies=secured,
+              summary="Many independent vehicle decisions in one forward pass", responses=_ERRORS)
+    async def act_batch(
+        items: list[ActRequest] = Body(
+            description="Independent per-vehicle requests, each like the body of POST /v1/act; "
+                        "answers come back in the same order."),
+    ) -> list[dict[str, Any]]:
+        return _act(service, items, batch=True)
+
+    return app
+
+
+def _act(service: PolicyService, items: Sequence[ActRequest], *, batch: bool) -> list[dict[str, Any]]:
+    """Check every item (422 listing all problems), then decide for all of them in one forward pass.
+
+    Runs on the event loop: one small forward pass takes a fraction of a millisecond, less than handing it
+    to a worker thread would cost.
+    """
+    if not items:
+        return []
+    errors = service.check(items, batch=batch)
+    if errors:
+        raise RequestValidationError([_row_error(e) for e in errors])
+    actions, q, hidden = service.decide(items)
+    return [{"action": int(a), "q_values": qv.tolist(), "hidden": h.tolist()} for a, qv, h in zip(actions, q, hidden)]
+
+
+def _row_error(error: RowError) -> dict[str, Any]:
+    """A service check result in FastAPI's validation-error shape (``loc`` from ``body``)."""
+    name, _, index = error.field.partition("[")
+    loc: list[str | int] = ["body"] + ([error.item] if error.item is not None else []) + [name]
+    if index:
+        loc.append(int(index.rstrip("]")))
+    return {"loc": loc, "msg": error.message, "type": "value_error"}
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error answers ``{"message": one line, "detail": ...}``; refused inputs are never echoed back."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [{"loc": _loc(e), "msg": _error_message(e), "type": str(e.get("type", ""))} for e in exc.errors()]
+        first = detail[0] if detail else {"loc": ["body"], "msg": "invalid request"}
+        more = f" (and {len(detail) - 1} more)" if len(detail) > 1 else ""
+        message = f"{format_loc(first['loc'])}: {first['msg']}{more}"
+        return JSONResponse({"message": message, "detail": detail}, status_code=422)
+
+    @app.exception_handler(QlogError)
+    async def user_error(_request: Request, exc: QlogError) -> JSONResponse:
+        loc = ["body", exc.field] if exc.field else ["body"]
+        return JSONResponse({"message": str(exc), "detail": [{"loc": loc, "msg": exc.reason, "type": "value_error"}]},
+                            status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"message": str(exc.detail), "detail": exc.detail}, status_code=exc.status_code,
+                            headers=exc.headers)
+
+
+def _loc(error: dict[str, Any]) -> list[str | int]:
+    """Where the error is; a JSON syntax error is in the body as a whole (its offset goes into the message)."""
+    return ["body"] if error.get("type") == "json_invalid" else list(error.get("loc", ()))
+
+
+def _error_message(error: dict[str, Any]) -> str:
+    """Pydantic's message; a JSON syntax error also says what the parser expected and where."""
+    if tuple(error.get("loc", ())) == ("body",) and isinstance(error.get("input"), bytes):
+        return "the body must be JSON, sent with 'Content-Type: application/json'"
+    if error.get("type") == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error")
+        where = error.get("loc", ())[-1:]
+        at = f" at character {where[0]}" if where and isinstance(where[0], int) else ""
+        return f"malformed JSON ({reason}){at}" if reason else f"malformed JSON{at}"
+    return str(error.get("msg", "invalid value"))
+
+
+def format_loc(loc: Sequence[str | int]) -> str:
+    """``["body", 2, "observation", 3]`` -> ``[2].observation[3]``; ``["body"]`` -> ``body``."""
+    text = ""
+    for part in loc[1:] if loc and loc[0] == "body" else loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"

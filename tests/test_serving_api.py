@@ -1,0 +1,247 @@
+"""The policy server over real HTTP: every endpoint, refused inputs (422), token (401) and body limit (413)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+import qmix_logistics
+from qmix_logistics.env import DispatchEnv
+from qmix_logistics.marl import LearnerConfig, load_policy, train
+from qmix_logistics.parallel_env import make_parallel_env
+from qmix_logistics.scenario import scenario_from_dict
+from qmix_logistics.serving.api import create_app
+from qmix_logistics.serving.server import BackgroundServer, check_host, is_loopback
+from qlog_cli.app import main
+from qmix_logistics.errors import QlogError
+from tests.conftest import small_scenario_dict
+
+TOKEN = "test-token-123"
+MAX_BODY_BYTES = 16 * 1024
+HIDDEN = 32
+
+
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A QMIX checkpoint for the small scenario after a few seconds of training, made once per test session."""
+    run_dir = tmp_path_factory.getbasetemp() / "serving_checkpoint"
+    checkpoint = run_dir / "checkpoint.pt"
+    if not checkpoint.exists():
+        scenario = scenario_from_dict(small_scenario_dict())
+        config = LearnerConfig(total_env_steps=100, learning_starts=0, batch_size=4, buffer_mb=4, eval_episodes=1,
+                               agent_hidden_dim=HIDDEN, mixer_embed_dim=8, hypernet_hidden_dim=16,
+                               epsilon_anneal_steps=100, device="cpu")
+        train(functools.partial(make_parallel_env, scenario), config, run_dir,
+              extra_metadata={"scenario": scenario.model_dump(mode="json")}, progress=False)
+    return checkpoint
+
+
+def run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    """Run ``qlog ARGS`` in this process the way the console script does; return the exit code."""
+    monkeypatch.setattr(sys, "argv", ["qlog", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    return int(exit_info.value.code or 0)
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_checkpoint(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def server(checkpoint: Path):
+    with BackgroundServer(create_app(checkpoint, token=TOKEN, max_body_bytes=MAX_BODY_BYTES)) as url:
+        yield url
+
+
+@pytest.fixture
+def client(server: str):
+    with httpx.Client(base_url=server, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10.0) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def fleet_inputs():
+    """A real first-step observation and mask for every vehicle of the small scenario."""
+    env = DispatchEnv(scenario_from_dict(small_scenario_dict()))
+    obs, masks = env.reset(seed=3)
+    return env, obs, masks
+
+
+def act_body(obs: np.ndarray, masks: np.ndarray, v: int, **changes) -> dict:
+    return {"agent": v, "observation": obs[v].tolist(), "action_mask": masks[v].astype(int).tolist(),
+            "hidden": None, "last_action": None, **changes}
+
+
+def test_probes_are_open_without_token(server: str) -> None:
+    assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{server}/readyz")
+    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+
+
+def test_policy_describes_sizes_agents_and_actions(client: httpx.Client, fleet_inputs) -> None:
+    env, _, _ = fleet_inputs
+    info = client.get("/v1/policy").json()
+    assert info == {
+        "scenario": "small",
+        "observation_size": env.obs_size,
+        "n_agents": env.n_agents,
+        "agents": env.agents,
+        "n_actions": env.n_actions,
+        "action_meanings": env.action_meanings(),
+        "hidden_size": HIDDEN,
+        "mixer": "qmix",
+        "version": qmix_logistics.__version__,
+    }
+
+
+def test_act_equals_in_process_fleet_step_bit_for_bit(client: httpx.Client, checkpoint: Path, fleet_inputs) -> None:
+    env, obs, masks = fleet_inputs
+    policy, _ = load_policy(checkpoint)
+    ids = np.arange(env.n_agents)
+    hidden = np.zeros((env.n_agents, HIDDEN), dtype=np.float32)
+    last = np.full(env.n_agents, -1)
+    remote_hidden: list[list[float] | None] = [None] * env.n_agents
+    remote_last: list[int | None] = [None] * env.n_agents
+    for _step in range(3):  # the second and third steps feed the returned hidden state back
+        actions, q, hidden = policy.act_batch(obs, masks, ids, last, hidden)
+        last = actions
+        for v in ids:
+            body = act_body(obs, masks, int(v), hidden=remote_hidden[v], last_action=remote_last[v])
+            answer = client.post("/v1/act", json=body).json()
+            assert answer["action"] == actions[v]
+            assert np.array_equal(np.asarray(answer["q_values"], dtype=np.float32), q[v])
+            assert np.array_equal(np.asarray(answer["hidden"], dtype=np.float32), hidden[v])
+            remote_hidden[v], remote_last[v] = answer["hidden"], answer["action"]
+
+
+def test_agent_by_name_equals_agent_by_index(client: httpx.Client, fleet_inputs) -> None:
+    env, obs, masks = fleet_inputs
+    by_index = client.post("/v1/act", json=act_body(obs, masks, 2)).json()
+    by_name = client.post("/v1/act", json=act_body(obs, masks, 2, agent=env.agents[2])).json()
+    assert by_index == by_name
+
+
+def test_batch_equals_single_calls_in_order(client: httpx.Client, fleet_inputs) -> None:
+    env, obs, masks = fleet_inputs
+    bodies = [act_body(obs, masks, v) for v in reversed(range(env.n_agents))]
+    bodies.append(act_body(obs, masks, 0, last_action=0, hidden=[0.25] * HIDDEN))
+    batch = client.post("/v1/act/batch", json=bodies)
+    assert batch.status_code == 200
+    assert batch.json() == [client.post("/v1/act", json=b).json() for b in bodies]
+    assert client.post("/v1/act/batch", json=[]).json() == []
+
+
+def _nan(body: dict) -> dict:
+    body["observation"][3] = float("nan")
+    return body
+
+
+def _inf(body: dict) -> dict:
+    body["hidden"] = [0.0] * HIDDEN
+    body["hidden"][5] = float("inf")
+    return body
+
+
+INVALID = {
+    "short observation": (lambda b: {**b, "observation": b["observation"][:-1]}, "observation:"),
+    "long mask": (lambda b: {**b, "action_mask": b["action_mask"] + [1]}, "action_mask:"),
+    "short hidden": (lambda b: {**b, "hidden": [0.0] * (HIDDEN - 1)}, "hidden:"),
+    "NaN observation": (_nan, "observation[3]:"),
+    "inf hidden": (_inf, "hidden[5]:"),
+    "all-zero mask": (lambda b: {**b, "action_mask": [0] * len(b["action_mask"])}, "action_mask:"),
+    "mask value 2": (lambda b: {**b, "action_mask": [2] + b["action_mask"][1:]}, "action_mask[0]:"),
+    "unknown agent name": (lambda b: {**b, "agent": "truck_9"}, "agent:"),
+    "agent index out of range": (lambda b: {**b, "agent": 4}, "agent:"),
+    "last action out of range": (lambda b: {**b, "last_action": 99}, "last_action:"),
+    "missing observation": (lambda b: {k: v for k, v in b.items() if k != "observation"}, "observation:"),
+    "unknown field": (lambda b: {**b, "mask": [1]}, "mask:"),
+}
+
+
+@pytest.mark.parametrize("case", list(INVALID))
+def test_invalid_input_answers_422_naming_the_field(client: httpx.Client, fleet_inputs, case: str) -> None:
+    env, obs, masks = fleet_inputs
+    mutate, field = INVALID[case]
+    body = mutate(act_body(obs, masks, 0, action_mask=[1] * env.n_actions))
+    # json.dumps writes NaN and Infinity literals, which a server must refuse rather than compute with.
+    answer = client.post("/v1/act", content=json.dumps(body), headers={"content-type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["message"].startswith(field), answer.json()
+    batch = client.post("/v1/act/batch", content=json.dumps([act_body(obs, masks, 1), body]),
+                        headers={"content-type": "application/json"})
+    assert batch.status_code == 422
+    assert batch.json()["message"].startswith(f"[1].{field}"), batch.json()
+
+
+@pytest.mark.parametrize("content", [b'{"agent": 0, "observation": [0.1,', b"not json", b'{"agent": 0}}'])
+def test_malformed_json_answers_422(client: httpx.Client, content: bytes) -> None:
+    answer = client.post("/v1/act", content=content, headers={"content-type": "application/json"})
+    assert answer.status_code == 422
+    assert answer.json()["message"].startswith("body: malformed JSON")
+
+
+def test_body_that_is_not_json_answers_422(client: httpx.Client) -> None:
+    answer = client.post("/v1/act", content=b"agent=0", headers={"content-type": "text/plain"})
+    assert answer.status_code == 422
+    assert "Content-Type: application/json" in answer.json()["message"]
+
+
+def test_token_is_required_on_v1(server: str, fleet_inputs) -> None:
+    _, obs, masks = fleet_inputs
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+        answer = httpx.post(f"{server}/v1/act", json=act_body(obs, masks, 0), headers=headers)
+        assert answer.status_code == 401
+        assert answer.headers["www-authenticate"] == "Bearer"
+    assert httpx.get(f"{server}/v1/policy").status_code == 401
+    good = httpx.post(f"{server}/v1/act", json=act_body(obs, masks, 0), headers={"Authorization": f"Bearer {TOKEN}"})
+    assert good.status_code == 200
+
+
+def test_oversized_body_answers_413(client: httpx.Client, fleet_inputs) -> None:
+    _, obs, masks = fleet_inputs
+    too_many = json.dumps([act_body(obs, masks, 0)] * 80).encode()
+    assert len(too_many) > MAX_BODY_BYTES
+    answer = client.post("/v1/act/batch", content=too_many, headers={"content-type": "application/json"})
+    assert answer.status_code == 413
+
+    def chunks():  # no Content-Length: the limit must hold while the body streams in
+        for _ in range(MAX_BODY_BYTES // 1000 + 2):
+            yield b" " * 1000
+
+    assert client.post("/v1/act", content=chunks(), headers={"content-type": "application/json"}).status_code == 413
+
+
+def test_openapi_documents_models_and_bearer_auth(server: str) -> None:
+    spec = httpx.get(f"{server}/openapi.json").json()
+    assert {"/healthz", "/readyz", "/v1/policy", "/v1/act", "/v1/act/batch"} <= set(spec["paths"])
+    act_schema = spec["components"]["schemas"]["ActRequest"]
+    assert all(act_schema["properties"][name].get("description") for name in
+               ("agent", "observation", "action_mask", "hidden", "last_action"))
+    assert "ActResponse" in spec["components"]["schemas"]
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert "422" in spec["paths"]["/v1/act"]["post"]["responses"]
+    assert httpx.get(f"{server}/docs").status_code == 200
+
+
+def test_only_loopback_is_served_without_allow_remote(monkeypatch: pytest.MonkeyPatch, checkpoint: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.5", "::1", "localhost"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.4", "example.org"))
+    check_host("0.0.0.0", allow_remote=True)
+    with pytest.raises(QlogError, match="--allow-remote"):
+        check_host("0.0.0.0", allow_remote=False)
+    assert run_cli(monkeypatch, "serve", str(checkpoint), "--host", "0.0.0.0") == 2
+    err = capsys.readouterr().err
+    assert "--allow-remote" in err and "Traceback" not in err
+
+
+def test_serving_a_missing_checkpoint_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(QlogError, match="no checkpoint"):
+        create_app(tmp_path / "nothing.pt")
