@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from google.protobuf import text_format
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from ortools.util import optional_boolean_pb2
 
+from qmix_logistics.errors import QlogError
 from qmix_logistics.planning.problem import Plan, Problem, StopKind, TaskId, TaskKind
 from qmix_logistics.planning.scaling import (
     TIME_UNITS_PER_MIN,
@@ -136,10 +138,13 @@ def _search_parameters(settings: OrToolsSettings, time_limit_s: float):
     params.use_full_propagation = settings.use_full_propagation
     params.log_search = settings.log_search
     for name in settings.extra_operators:
-        setattr(params.local_search_operators, name, True)
+        setattr(params.local_search_operators, name, optional_boolean_pb2.BOOL_TRUE)
     if settings.extra_parameters:
         text_format.Merge(settings.extra_parameters, params)
     params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
+    error = pywrapcp.FindErrorInRoutingSearchParameters(params)
+    if error:
+        raise QlogError(f"invalid OR-Tools search parameters: {error}", field="settings")
     return params
 
 
