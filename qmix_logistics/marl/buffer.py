@@ -223,9 +223,9 @@ class EpisodeBuffer:
         step = train_from[:, None] - burn_in + np.arange(window + 1)[None, :]
         inside = (step >= 0) & (step <= ep_len[:, None])
         slot = ep_start[:, None] + np.clip(step, 0, ep_len[:, None])
-        obs = np.where(inside[..., None, None], self.obs[slot], 0.0).astype(np.float32)
-        state = np.where(inside[..., None], self.state[slot], 0.0).astype(np.float32)
-        avail = np.where(inside[..., None, None], self.avail[slot], True)
+        outside = ~inside
+        obs, state, avail = self.obs[slot], self.state[slot], self.avail[slot]  # fancy indexing copies
+        obs[outside], state[outside], avail[outside] = 0.0, 0.0, True
         has_last = (step >= 1) & inside
         last_actions = np.where(has_last[..., None], self.actions[np.maximum(slot - 1, 0)], -1).astype(np.int64)
         first = step == 0

@@ -25,7 +25,7 @@ PROGRESS_COLUMNS = (
     "grad_norm",
     "q_taken_mean",
     "sps",
-    "wall_time_s",
+    "time_unix",
 )
 EVAL_COLUMNS = ("env_steps", "metric", "value")
 _TENSORBOARD_TAGS = {

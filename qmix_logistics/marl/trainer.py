@@ -190,26 +190,30 @@ class _TrainingSession:
             TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[sps]} steps/s"),
             TextColumn("return {task.fields[ret]}"), TimeRemainingColumn(), console=console, disable=not show_progress,
         )
-        saved_at = evaluated_at = -1
+        saved_at = evaluated_at = logged_at = -1
         try:
             with bar:
                 task = bar.add_task("train", total=cfg.total_env_steps, completed=self.env_steps, sps="-", ret="-")
+                first_step = self.env_steps
                 while self.env_steps < cfg.total_env_steps:
                     before = self.env_steps
                     episodes = self._collect()
                     window.add_episodes(episodes)
                     window.add_stats(self._learn(len(episodes)))
                     if _crossed(before, self.env_steps, cfg.log_interval_steps):
-                        row = window.row(self, cfg.epsilon_at(self.env_steps))
-                        log.log_progress(row)
-                        bar.update(task, sps=f"{row['sps']:.0f}", ret=f"{row['return_mean']:.2f}")
-                    bar.update(task, completed=min(self.env_steps, cfg.total_env_steps))
+                        log.log_progress(window.row(self, cfg.epsilon_at(self.env_steps)))
+                        logged_at = self.env_steps
+                    sps = (self.env_steps - first_step) / max(time.perf_counter() - started, 1e-9)
+                    bar.update(task, completed=min(self.env_steps, cfg.total_env_steps), sps=f"{sps:.0f}",
+                               ret=f"{np.mean(self.recent_returns):.2f}")
                     if _crossed(before, self.env_steps, cfg.eval_interval_steps):
                         self._evaluate(log)
                         evaluated_at = self.env_steps
                     if _crossed(before, self.env_steps, cfg.checkpoint_interval_steps):
                         self._save()
                         saved_at = self.env_steps
+            if logged_at != self.env_steps and window.lengths:
+                log.log_progress(window.row(self, cfg.epsilon_at(self.env_steps)))
             if evaluated_at != self.env_steps:
                 self._evaluate(log)
             if saved_at != self.env_steps:
@@ -336,7 +340,7 @@ class _LogWindow:
             "grad_norm": mean_stat("grad_norm"),
             "q_taken_mean": mean_stat("q_taken_mean"),
             "sps": (session.env_steps - self.since_step) / elapsed,
-            "wall_time_s": time.time(),
+            "time_unix": int(time.time()),
         }
         self._reset(session.env_steps)
         return row
