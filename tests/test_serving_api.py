@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+import torch
 
 import qmix_logistics
 from qmix_logistics.env import DispatchEnv
@@ -47,6 +48,15 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
     with pytest.raises(SystemExit) as exit_info:
         main()
     return int(exit_info.value.code or 0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny forward passes run fastest on one thread; on a busy 2-core machine a second one stalls them."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ field; a wrong or missing token answers 401, an oversized body 413.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ def create_app(
     @app.get("/v1/policy", response_model=PolicyDescription, tags=["policy"], dependencies=secured,
              summary="Sizes, agent names and action meanings", responses={401: _ERRORS[401]})
     async def describe() -> dict[str, Any]:
-        return vars(info)
+        return asdict(info)
 
     @app.post("/v1/act", response_model=ActResponse, tags=["policy"], dependencies=secured,
               summary="One vehicle's action from its own observation", responses=_ERRORS)

@@ -114,6 +114,7 @@ def save_onnx(step: AgentStep, path: str | Path) -> None:
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         # The hidden state is an input, which is the case the exporter's GRU batch-size warning asks for.
         warnings.filterwarnings("ignore", message=".*GRU.*", category=UserWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # GRU's own shape check, not data flow
         torch.onnx.export(step, example_inputs(step), str(path), dynamo=False, input_names=list(INPUT_NAMES),
                           output_names=list(OUTPUT_NAMES), dynamic_axes=dynamic, opset_version=ONNX_OPSET)
     import onnx

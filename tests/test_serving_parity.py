@@ -1,0 +1,105 @@
+"""Vehicles querying the server one by one act exactly like the in-process learned policy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from qmix_logistics.env import DispatchEnv
+from qmix_logistics.errors import QlogError
+from qmix_logistics.policies.learned import LearnedPolicy
+from qmix_logistics.scenario import scenario_from_dict
+from qmix_logistics.serving.api import create_app
+from qmix_logistics.serving.client import RemotePolicy
+from qmix_logistics.serving.server import BackgroundServer, free_port
+from qmix_logistics.simulation import simulate
+from tests.conftest import small_scenario_dict
+from tests.test_serving_api import one_torch_thread, run_cli, tiny_checkpoint  # noqa: F401 (fixture)
+
+SEED = 11
+
+
+class RecordingPolicy:
+    """Wraps an ActionPolicy and keeps every step's actions and the hidden state it ends a day with."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name = inner, inner.name
+        self.actions: list[np.ndarray] = []
+
+    def reset(self, env: DispatchEnv, seed: int) -> None:
+        self.inner.reset(env, seed)
+
+    def act(self, env: DispatchEnv):
+        actions = self.inner.select_actions(env.observations(), env.action_masks())
+        self.actions.append(actions.copy())
+        return {v: env.action_to_command(v, int(actions[v])) for v in env.world.pending_decisions()}
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_checkpoint(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return scenario_from_dict(small_scenario_dict())
+
+
+@pytest.fixture(scope="module")
+def server(checkpoint: Path):
+    with BackgroundServer(create_app(checkpoint)) as url:
+        yield url
+
+
+def test_remote_vehicles_act_exactly_like_in_process_policy(checkpoint: Path, scenario, server: str) -> None:
+    local = RecordingPolicy(LearnedPolicy.from_checkpoint(checkpoint, scenario))
+    remote = RecordingPolicy(RemotePolicy(server, scenario))
+    local_report = simulate(scenario, local, episodes=2, seed=SEED)
+    remote_report = simulate(scenario, remote, episodes=2, seed=SEED)
+    assert len(local.actions) == len(remote.actions) > 100
+    for step, (a, b) in enumerate(zip(local.actions, remote.actions)):
+        assert np.array_equal(a, b), f"step {step}: {a} != {b}"
+    for ours, theirs in zip(local_report.episodes, remote_report.episodes):
+        assert ours.kpis == theirs.kpis
+        assert ours.episode_return == theirs.episode_return
+        assert ours.steps == theirs.steps
+    # The recurrent state made the JSON round trip at every step without losing a bit.
+    remote_hidden = np.stack([vehicle.hidden for vehicle in remote.inner.vehicles])
+    assert remote_hidden.tobytes() == local.inner._hidden.tobytes()
+
+
+def test_policy_url_works_in_qlog_simulate(checkpoint: Path, scenario, server: str, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    scenario_file = tmp_path / "small.yaml"
+    scenario_file.write_text(yaml.safe_dump(small_scenario_dict()))
+    out = tmp_path / "remote.json"
+    assert run_cli(monkeypatch, "simulate", str(scenario_file), "--policy", server, "--episodes", "1",
+                   "--seed", str(SEED), "--out", str(out)) == 0
+    by_url = json.loads(out.read_text())["episodes"][0]["kpis"]
+    assert by_url == simulate(scenario, str(checkpoint), episodes=1, seed=SEED).episodes[0].kpis
+
+
+def test_token_comes_from_the_environment(checkpoint: Path, scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    with BackgroundServer(create_app(checkpoint, token="abc")) as url:
+        with pytest.raises(QlogError, match="HTTP 401"):
+            RemotePolicy(url, scenario)
+        monkeypatch.setenv("QLOG_TOKEN", "abc")
+        policy = RemotePolicy(url, scenario)
+        assert policy.info["n_agents"] == scenario.n_vehicles
+        policy.close()
+
+
+def test_mismatched_scenario_and_unreachable_server_are_user_errors(scenario, server: str) -> None:
+    bigger = scenario_from_dict(small_scenario_dict(fleet=[{"name": "van", "count": 5, "capacity": 4,
+                                                            "speed_kmh": 30, "cost_per_km": 0.5}]))
+    with pytest.raises(QlogError, match="trained for 4 vehicles"):
+        RemotePolicy(server, bigger)
+    with pytest.raises(QlogError, match="cannot reach the policy server"):
+        RemotePolicy(f"http://127.0.0.1:{free_port()}", scenario, timeout_s=2.0)
