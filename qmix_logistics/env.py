@@ -7,7 +7,8 @@ Array API (fast, used by the learner's workers and the benchmarks)::
     obs, masks, reward, done, info = env.step(actions)   # actions: one int per agent
     env.state()                             # global state vector for centralized training
 
-Actions (fixed per scenario): ``0`` wait (the only valid action of a busy vehicle), ``1..K`` load the
+Actions (fixed per scenario): ``0`` wait (the only valid action of a busy vehicle; for an idle one
+only when it has nothing to load or deliver, unless ``observation.wait_with_work``), ``1..K`` load the
 k-th visible pending order, ``K+1..K+C`` deliver the c-th onboard order, ``K+C+1`` return to the depot.
 Steps are synchronous: after the actions are applied the SimPy clock runs to the next moment at least
 one vehicle must decide, so there are no empty steps. The team reward is minus the cost increment.
@@ -201,6 +202,7 @@ class DispatchEnv:
         build_observations(
             w.now, w.start_min, self._horizon, 1.0 / self._tau, self._max_cap,
             -1.0 if self._radius is None else float(self._radius), _SLACK_CLIP[0], _SLACK_CLIP[1],
+            self.scenario.observation.wait_with_work,
             w.node, w.free_at, w.load, f.capacity, f.shift_end, w.deciding, w.active, self._home, f.type_index,
             w.time_min, self._xy, w.onboard_mat, np.flatnonzero(w.state == _READY),
             w.orders.depot, w.orders.dest, w.orders.size, w.orders.due_min, w.depot_node, self._load_time,

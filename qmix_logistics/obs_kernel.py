@@ -30,7 +30,7 @@ def _clip(x: float, lo: float, hi: float) -> float:
 
 @njit(cache=True)
 def build_observations(
-    now, start, horizon, inv_tau, max_cap, radius, lo, hi,            # scalars (radius < 0: unlimited)
+    now, start, horizon, inv_tau, max_cap, radius, lo, hi, wait_with_work,  # scalars (radius < 0: unlimited)
     node, free_at, load, capacity, shift_end, deciding, active, home, vtype,  # per vehicle
     time_min, xy,                                                     # [types, n, n] minutes, [n, 2] in 0..1
     onboard, ready,                                                   # [A, cap] ids (-1 pad), ready order ids
@@ -135,6 +135,12 @@ def build_observations(
             obs[v, p + 5] = 1.0 if fits else 0.0
             masks[v, 1 + s] = dec and fits
         masks[v, 1 + k_slots + c_slots] = dec and u != home[v]
+        if dec and not wait_with_work:
+            # no idling with work in hand: waiting stays valid only when nothing can be loaded or delivered
+            for j in range(1, 1 + k_slots + c_slots):
+                if masks[v, j]:
+                    masks[v, 0] = False
+                    break
 
         if m_slots > 0:
             for w in range(a):

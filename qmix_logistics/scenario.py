@@ -167,6 +167,9 @@ class Observation(_Strict):
     neighbor_slots: int = Field(3, ge=0, le=32, description="Nearest other vehicles seen.")
     radius_min: float | None = Field(None, gt=0, description="Sees orders within this drive time (None: all).")
     wait_min: float = Field(5.0, gt=0, description="Longest idle wait before deciding again.")
+    wait_with_work: bool = Field(
+        False, description="Allow the wait action while the vehicle could load or deliver (off: no idling with work)."
+    )
 
 
 class Horizon(_Strict):

@@ -96,3 +96,21 @@ def test_pettingzoo_parallel_api(small_scenario: Scenario) -> None:
     obs, _ = env.reset(seed=1)
     assert set(obs["vehicle_0"]) == {"observation", "action_mask"}
     assert env.state().shape == env.state_space.shape
+
+
+def test_no_idling_with_work_unless_allowed(small_scenario: Scenario) -> None:
+    rng = np.random.default_rng(0)
+    for allow in (False, True):
+        sc = small_scenario.model_copy(deep=True)
+        sc.observation.wait_with_work = allow
+        env = DispatchEnv(sc)
+        _, masks = env.reset(seed=4)
+        seen_work = False
+        for _ in range(300):
+            work = masks[:, 1:-1].any(axis=1)
+            seen_work |= bool(work.any())
+            assert (masks[work, 0] == allow).all()
+            _, masks, _, done, _ = env.step(uniform_valid_actions(masks, rng))
+            if done:
+                break
+        assert seen_work
