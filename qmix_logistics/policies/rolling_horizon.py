@@ -31,7 +31,8 @@ import numpy as np
 from qmix_logistics.env import DispatchEnv
 from qmix_logistics.errors import QlogError
 from qmix_logistics.planning.engines import ENGINES, plan
-from qmix_logistics.planning.problem import Plan, PlanStatus, StopKind
+from qmix_logistics.planning.problem import Plan, PlanStatus, Problem, StopKind
+from qmix_logistics.planning.schedule import build_plan
 from qmix_logistics.policies.heuristics import GreedyPolicy
 from qmix_logistics.policies.snapshot import Snapshot, SnapshotOptions, build_snapshot
 from qmix_logistics.world import Command, Deliver, Load, OrderState, ReturnToDepot, Wait, World
@@ -65,13 +66,25 @@ class PlannerStats:
     """What the planner did over one episode (reset with the policy)."""
 
     plans: int = 0
+    retries: int = 0
+    """Re-plans where the engine's own start failed and the search restarted from the onboard-only plan."""
     failures: int = 0
-    """Re-plans where the engine found no plan (the previous one was kept)."""
+    """Re-plans where the engine found no plan even then (the previous plan was kept)."""
     infeasible: int = 0
     """Plans that broke a hard constraint of the snapshot (followed anyway, checked per command)."""
     solve_s: float = 0.0
     tasks: int = 0
     """Tasks summed over all snapshots (tasks / plans = mean problem size)."""
+
+
+def onboard_only_plan(problem: Problem, engine: str) -> Plan:
+    """A starting plan: every vehicle delivers its onboard orders by deadline, every pickup is left out."""
+    sequences = []
+    for vehicle in problem.vehicles:
+        onboard = sorted(vehicle.onboard, key=lambda t: (problem.task(t).deadline_min or np.inf, t))
+        sequences.append([(t, StopKind.DELIVERY) for t in onboard])
+    dropped = [t.id for t in problem.tasks if t.optional]
+    return build_plan(problem, sequences, dropped, engine=engine, wall_time_s=0.0)
 
 
 class RollingHorizonPolicy:
@@ -140,6 +153,12 @@ class RollingHorizonPolicy:
         started = time.perf_counter()
         warm = self._plan if self.config.warm_start else None
         result = plan(problem, engine=self.engine, time_limit_s=self.config.time_limit_s, warm_start=warm)
+        if result.status is PlanStatus.NO_SOLUTION:
+            # The engine's construction heuristic can fail where a plan exists; start the search
+            # again from the plan that only delivers what is on board (all pickups left open).
+            self.stats.retries += 1
+            result = plan(problem, engine=self.engine, time_limit_s=self.config.time_limit_s,
+                          warm_start=onboard_only_plan(problem, self.engine))
         self.stats.solve_s += time.perf_counter() - started
         self.stats.plans += 1
         self.stats.tasks += len(problem.tasks)

@@ -1,0 +1,142 @@
+"""Paired evaluation (reproducible, same days for every policy), `qlog eval` and `qlog solve`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from qmix_logistics.evaluation import bootstrap_ci, evaluate
+from qmix_logistics.scenario import scenario_from_dict
+from qlog_cli.app import app, main
+from tests.conftest import small_scenario_dict
+
+SOLOMON = """TINY
+
+VEHICLE
+NUMBER     CAPACITY
+  3         10
+
+CUSTOMER
+CUST NO.  XCOORD.   YCOORD.    DEMAND   READY TIME  DUE DATE   SERVICE   TIME
+
+    0      0         0          0          0       1000          0
+    1      3         4          4          0       1000          1
+    2      6         8          4          0       1000          1
+    3      -3        4          5          0       1000          1
+    4      0         -5         3          0       1000          1
+"""
+
+
+def short_day_dict() -> dict:
+    """Ninety minutes of the small scenario: about 30 orders for 4 vans."""
+    return small_scenario_dict(horizon={"start_min": 0, "end_min": 90}, demand={"last_order_min": 60})
+
+
+def without_timing(report) -> str:
+    data = report.to_dict()
+    data.pop("timing")
+    return json.dumps(data, sort_keys=True)
+
+
+def test_evaluation_is_reproducible_and_paired_by_seed():
+    scenario = scenario_from_dict(short_day_dict())
+    first = evaluate(scenario, ["greedy", "random"], 3, seed=4)
+    second = evaluate(scenario, ["greedy", "random"], 3, seed=4)
+    assert without_timing(first) == without_timing(second)
+    assert first.seeds == [4, 5, 6]
+    created = {p: first.values(p, "orders_created").tolist() for p in first.policies}
+    assert created["greedy"] == created["random"] and len(set(created["greedy"])) > 1
+    summary = first.summary()["greedy"]["total_cost"]
+    assert summary["ci_low"] <= summary["mean"] <= summary["ci_high"]
+    wins = first.wins()
+    for metric in ("total_cost", "service_level"):
+        ab, ba = wins[metric]["greedy"]["random"], wins[metric]["random"]["greedy"]
+        assert ab["wins"] == ba["losses"] and ab["ties"] == ba["ties"]
+        assert ab["wins"] + ab["ties"] + ab["losses"] == 3
+    assert wins["total_cost"]["greedy"]["random"]["wins"] == 3
+    rows = first.to_rows()
+    assert len(rows) == 6 and {r["policy"] for r in rows} == {"greedy", "random"}
+
+
+def test_bootstrap_interval_is_fixed_and_brackets_the_mean():
+    x = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    lo, hi = bootstrap_ci(x)
+    assert (lo, hi) == bootstrap_ci(x)
+    assert lo < x.mean() < hi and lo >= x.min() and hi <= x.max()
+    assert bootstrap_ci([3.0]) == (3.0, 3.0)
+
+
+def test_qlog_eval_writes_json_csv_and_chart(tmp_path):
+    scenario_file = tmp_path / "small.yaml"
+    scenario_file.write_text(yaml.safe_dump(short_day_dict()))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, [
+        "eval", str(scenario_file), "--policies", "greedy,random,ortools", "--episodes", "2",
+        "--seed", "3", "--out-dir", str(out), "--planner-time-limit", "0.05"])
+    assert result.exit_code == 0, result.output
+    assert "total_cost W-T-L vs greedy" in result.output
+    data = json.loads((out / "eval.json").read_text())
+    assert data["policies"] == ["greedy", "random", "ortools"] and data["seeds"] == [3, 4]
+    assert data["planner_time_limit_s"] == 0.05
+    assert set(data["timing"]["ortools"]) == {"decision_ms_mean", "decision_ms_p99", "compute_s"}
+    with open(out / "eval.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 6
+    by_seed = {}
+    for row in rows:
+        by_seed.setdefault(row["seed"], set()).add(row["orders_created"])
+    assert all(len(values) == 1 for values in by_seed.values())  # the same days for every policy
+    assert (out / "eval.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def qlog(monkeypatch, capsys, *args: str) -> subprocess.CompletedProcess:
+    """Run the `qlog` entry point in this process, as the console script would."""
+    monkeypatch.setattr(sys, "argv", ["qlog", *args])
+    with pytest.raises(SystemExit) as done:
+        main()
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, done.value.code or 0, out.out, out.err)
+
+
+def test_qlog_solve_prints_one_json_object(tmp_path, monkeypatch, capsys):
+    instance = tmp_path / "tiny.txt"
+    instance.write_text(SOLOMON)
+    routes = tmp_path / "tiny.sol"
+    done = qlog(monkeypatch, capsys, "solve", str(instance), "--json", "--time-limit", "0.2",
+                "--routes-out", str(routes))
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["feasible"] and answer["vehicles"] == 2
+    assert sorted(c for route in answer["routes"] for c in route) == [1, 2, 3, 4]
+    # the optimum: {1, 2} out and back along one ray (20) and {3, 4} (5 + sqrt(90) + 5)
+    assert answer["cost"] == pytest.approx(30 + np.sqrt(90), abs=1e-6)
+    assert routes.read_text().splitlines()[-1].startswith("Cost ")
+
+
+def test_qlog_solve_rejects_a_malformed_file_in_one_line(tmp_path):
+    instance = tmp_path / "bad.txt"
+    instance.write_text("VEHICLE\nCUSTOMER\n garbage\n1 2\n")
+    done = subprocess.run([sys.executable, "-m", "qlog_cli.app", "solve", str(instance), "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "bad.txt" in lines[0] and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("content", [b"hello world\n", b"\x7fELF\x02\x01\x01\x00\xd0\xff binary"])
+def test_qlog_solve_names_the_file_of_a_bad_instance(tmp_path, monkeypatch, capsys, content):
+    instance = tmp_path / "bad.txt"
+    instance.write_bytes(content)
+    done = qlog(monkeypatch, capsys, "solve", str(instance), "--time-limit", "0.2")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "bad.txt" in lines[0] and "Traceback" not in done.stderr

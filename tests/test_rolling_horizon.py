@@ -1,0 +1,210 @@
+"""The world snapshot on hand-checked states, and the rolling-horizon planners over whole days."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qmix_logistics.demand import OrderStream
+from qmix_logistics.env import DispatchEnv
+from qmix_logistics.network_cache import network_for
+from qmix_logistics.planning.engines import plan
+from qmix_logistics.planning.problem import Plan, PlanStatus, Problem, StopKind, TaskKind
+from qmix_logistics.policies import RandomPolicy
+from qmix_logistics.policies.rolling_horizon import RollingHorizonPolicy
+from qmix_logistics.policies.snapshot import build_snapshot
+from qmix_logistics.rollout import run_episode
+from qmix_logistics.scenario import scenario_from_dict
+from qmix_logistics.world import Deliver, Load, OrderState, Wait, World
+from tests.conftest import small_scenario_dict
+
+ENGINES = ["ortools", "pyvrp"]
+LIMIT_S = 0.3
+DEPOT = 14  # centre of the 6x6 grid: 1 km edges at 30 km/h, so 2 minutes per edge
+FAR, WEST = 35, 0  # 6 km / 12 min and 4 km / 8 min from the depot, 10 km / 20 min apart
+
+
+def hand_world(orders: list[tuple[float, int, int, float, float, float]], vans: int = 2) -> World:
+    """A world on the small grid with these orders: (arrival, dest, size, due, deadline, pick minutes)."""
+    scenario = scenario_from_dict(small_scenario_dict(
+        fleet=[{"name": "van", "count": vans, "capacity": 4, "speed_kmh": 30, "cost_per_km": 0.5}],
+        depots=[{"name": "d", "node": "center", "docks": 2, "workers": 4, "pick_time_min": 3, "load_time_min": 1}]))
+    cols = [np.array(c, dtype=float) for c in zip(*orders)]
+    stream = OrderStream(arrival_min=cols[0], depot=np.zeros(len(orders), dtype=np.int64),
+                         dest=cols[1].astype(np.int64), size=cols[2].astype(np.int64), due_min=cols[3],
+                         deadline_min=cols[4], pick_min=cols[5])
+    world = World(scenario, network_for(scenario), 0, orders=stream)
+    assert int(world.depot_node[0]) == DEPOT
+    world.advance()
+    return world
+
+
+def step(world: World, commands: dict) -> None:
+    world.apply(commands)
+    world.advance()
+
+
+def settle(world: World, until: float) -> None:
+    """Keep every van waiting until ``until``, then collect all the decisions due at that moment."""
+    while world.now < until - 1e-9:
+        world.apply({v: Wait(until - world.now) for v in world.pending_decisions()})
+        world.advance()
+    while world.sim.peek() <= world.now:
+        world.sim.step()
+
+
+def node_of(snap, location: int) -> int:
+    return int(snap.nodes[location])
+
+
+def loads_along(problem: Problem, result: Plan, v: int) -> list[int]:
+    vehicle = problem.vehicles[v]
+    load = vehicle.current_load
+    loads = [load]
+    for task_id, kind in result.task_sequences()[vehicle.id]:
+        load += problem.task(task_id).size if kind is StopKind.PICKUP else -problem.task(task_id).size
+        loads.append(load)
+    return loads
+
+
+@pytest.fixture
+def loaded_world() -> World:
+    """Van 0 carries order 0 (3 of 4 units); orders 1 and 2 (2 units each) are ready; 3 is still picked."""
+    world = hand_world([(0.0, FAR, 3, 40, 70, 0.5), (0.0, WEST, 2, 60, 90, 0.5),
+                        (0.0, 5, 2, 60, 90, 0.5), (0.0, 30, 1, 60, 90, 50.0)])
+    settle(world, 0.5)
+    assert world.pending_decisions() == [0, 1] and world.state[:3].tolist() == [OrderState.READY] * 3
+    step(world, {0: Load(0), 1: Wait(2.0)})
+    assert world.pending_decisions() == [0] and world.onboard[0] == [0]
+    return world
+
+
+def test_snapshot_carries_loads_pins_onboard_orders_and_prices_drops(loaded_world):
+    w = loaded_world
+    snap = build_snapshot(w)
+    p = snap.problem
+    van0, van1 = p.vehicles
+    assert (van0.current_load, van0.capacity, van0.onboard, van0.start_min) == (3, 4, (0,), pytest.approx(1.5))
+    assert van1.start_min == pytest.approx(2.5)  # waiting until then
+    assert node_of(snap, van0.start_location) == DEPOT and van0.end_location is None
+    assert p.task(0).kind is TaskKind.ONBOARD and node_of(snap, p.task(0).location) == FAR
+    for o in (1, 2):
+        task = p.task(o)
+        assert task.kind is TaskKind.PICKUP_DELIVERY and node_of(snap, task.pickup_location) == DEPOT
+        assert task.pickup_earliest_min == pytest.approx(w.now) and task.pickup_service_min == 1
+        assert (task.due_min, task.deadline_min, task.service_min) == (60, 90, 2)
+        assert task.drop_penalty == pytest.approx(20 + 10)  # drop penalty plus the lost revenue
+    # order 3 is still being picked: expected ready after one mean picking time (memoryless)
+    assert p.task(3).pickup_earliest_min == pytest.approx(w.now + 3.0)
+    assert p.objective.lateness_cost_per_min == pytest.approx(0.2) and not p.hard_time_windows
+    assert p.travel_min[van0.start_location, p.task(0).location] == pytest.approx(12.0)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_planned_snapshot_respects_capacity_and_pinning(loaded_world, engine):
+    problem = build_snapshot(loaded_world).problem
+    result = plan(problem, engine=engine, time_limit_s=LIMIT_S)
+    assert result.status is PlanStatus.FEASIBLE, result.violations
+    assert (0, StopKind.DELIVERY) in result.task_sequences()[0]
+    for v, vehicle in enumerate(problem.vehicles):
+        assert max(loads_along(problem, result, v)) <= vehicle.capacity
+    assert not result.dropped  # plenty of time and two vans for four small orders
+
+
+def test_an_assigned_order_rides_with_its_van_after_loading():
+    world = hand_world([(0.0, FAR, 2, 40, 70, 0.5)])
+    settle(world, 0.5)
+    world.apply({0: Load(0), 1: Wait(5.0)})  # van 0 has the order assigned but not loaded yet
+    assert world.state[0] == OrderState.ASSIGNED
+    snap = build_snapshot(world)
+    van0 = snap.problem.vehicles[0]
+    assert van0.onboard == (0,) and van0.current_load == 2
+    assert van0.start_min == pytest.approx(world.now + 1.0)  # plus the loading time
+    assert snap.problem.task(0).kind is TaskKind.ONBOARD
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_due_times_order_the_deliveries_and_lost_orders_are_left_out(engine):
+    # Van 0 loads A (due soon, far), B (due late, west) and D (deadline 10: cannot make it).
+    # West first is 2 km shorter (cost 1.0) but makes A 13 minutes late (cost 2.6): A goes first.
+    world = hand_world([(0.0, FAR, 1, 18, 48, 0.5), (0.0, WEST, 1, 100, 130, 0.5),
+                        (0.0, FAR, 1, 5, 10, 0.5), (0.0, FAR, 1, 6, 8, 0.5)])
+    settle(world, 0.5)
+    step(world, {0: Load(0), 1: Wait(10.0)})
+    for o in (1, 2):
+        step(world, {0: Load(o)})
+    assert sorted(world.onboard[0]) == [0, 1, 2] and world.now == pytest.approx(3.5)
+    snap = build_snapshot(world)
+    problem = snap.problem
+    assert problem.vehicles[0].onboard == (0, 1) and problem.vehicles[0].current_load == 3
+    assert 2 not in snap.pinned_orders and 3 not in snap.planned_orders  # both too late already
+    result = plan(problem, engine=engine, time_limit_s=LIMIT_S)
+    assert result.status is PlanStatus.FEASIBLE, result.violations
+    assert result.task_sequences()[0] == [(0, StopKind.DELIVERY), (1, StopKind.DELIVERY)]
+    assert result.cost.lateness_min == pytest.approx(0.0)
+
+
+class CheckedPolicy:
+    """Wraps a policy and fails on any command the world would reject or silently turn into a wait."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.commands = inner, inner.name, 0
+
+    def reset(self, env, seed) -> None:
+        self.inner.reset(env, seed)
+
+    def act(self, env):
+        w = env.world
+        commands = self.inner.act(env)
+        assert set(commands) <= set(w.pending_decisions())
+        loads = [o.order for o in commands.values() if isinstance(o, Load)]
+        assert len(loads) == len(set(loads)), "two vehicles sent for one order"
+        for v, cmd in commands.items():
+            if isinstance(cmd, Load):
+                assert w.can_load(v, cmd.order), (w.now, v, cmd)
+            elif isinstance(cmd, Deliver):
+                assert cmd.order in w.onboard[v], (w.now, v, cmd)
+            self.commands += 1
+        return commands
+
+
+def short_day(**overrides):
+    """Two hours of the small scenario: about 45 orders for 4 vans."""
+    return scenario_from_dict(small_scenario_dict(
+        horizon={"start_min": 0, "end_min": 120}, demand={"last_order_min": 90}, **overrides))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_rolling_horizon_days_issue_only_valid_commands_and_beat_random(engine):
+    scenario = short_day()
+    env = DispatchEnv(scenario)
+    planner = CheckedPolicy(RollingHorizonPolicy(engine, time_limit_s=0.1))
+    result = run_episode(env, planner, seed=5)
+    randomly = run_episode(env, RandomPolicy(), seed=5)
+    assert planner.commands > 50 and planner.inner.stats.plans > 10
+    assert planner.inner.stats.failures == 0
+    k = result.kpis
+    assert k["delivered"] >= 0.8 * k["orders_created"]
+    assert k["service_level"] > randomly.kpis["service_level"] + 0.2
+    assert k["total_cost"] < randomly.kpis["total_cost"] - 200
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_rolling_horizon_handles_two_warehouses_and_mixed_speeds(engine):
+    scenario = short_day(
+        depots=[{"name": "w", "node": 12, "workers": 2}, {"name": "e", "node": 17, "workers": 2}],
+        fleet=[{"name": "van", "count": 2, "capacity": 4, "speed_kmh": 30, "depot": "w"},
+               {"name": "bike", "count": 2, "capacity": 2, "speed_kmh": 15, "cost_per_km": 0.1, "depot": "e"}])
+    env = DispatchEnv(scenario)
+    planner = CheckedPolicy(RollingHorizonPolicy(engine, time_limit_s=0.1))
+    result = run_episode(env, planner, seed=2)
+    randomly = run_episode(env, RandomPolicy(), seed=2)
+    assert planner.inner.stats.failures == 0
+    assert result.kpis["service_level"] > randomly.kpis["service_level"] + 0.2
+
+
+def test_unknown_engine_is_a_user_error():
+    from qmix_logistics.errors import QlogError
+
+    with pytest.raises(QlogError, match="unknown engine"):
+        RollingHorizonPolicy("cplex")
