@@ -17,6 +17,7 @@ from qmix_logistics.scenario import Scenario, load_scenario
 from qmix_logistics.simulation import simulate
 from qmix_logistics.studies.episode import EpisodeOutcome
 from qmix_logistics.studies.replay import replay_orders
+from qmix_logistics.studies.route_animation import check_gif_path, write_shift_gif
 from qmix_logistics.studies.route_map import parse_window, route_map_png
 from qmix_logistics.studies.summary import headline_rows
 from qmix_logistics.studies.executors import check_executor
@@ -45,12 +46,17 @@ def _safe(name: str) -> str:
 
 
 def _run_single(sc: Scenario, policy: str, episodes: int, seed: int | None, out: Path | None,
-                trace: Path | None, map_png: Path | None, window: str | None) -> None:
-    """One policy, no grid: the classic KPI table and JSON, plus an optional trace and route map."""
-    traced = trace is not None or map_png is not None
-    bounds = parse_window(window) if window else None
+                trace: Path | None, map_png: Path | None, gif: Path | None, window: str | None) -> None:
+    """One policy, no grid: the classic KPI table and JSON, plus an optional trace, route map and GIF."""
+    traced = trace is not None or map_png is not None or gif is not None
+    start = sc.horizon.start_min
+    bounds = parse_window(window) if window else (start, start + _DEFAULT_MAP_WINDOW_MIN)
     if trace is not None:
         trace_format(trace)  # a bad suffix fails now, not after the run
+    if gif is not None:
+        check_gif_path(gif)
+    if window is not None and map_png is None and gif is None:
+        raise QlogError("--window sets the span of --map or --gif; give one of them", field="--window")
     with progress_bar() as bar:
         task = bar.add_task(f"simulate {policy}", total=episodes, status="")
 
@@ -68,11 +74,13 @@ def _run_single(sc: Scenario, policy: str, episodes: int, seed: int | None, out:
     if trace is not None:
         write_trace(table, trace)
         console.print(f"trace: {trace} ({len(table)} events, {episodes} day(s))")
+    window_text = f"seed {report.episodes[0].seed}, {bounds[0]:g}-{bounds[1]:g} min"
     if map_png is not None:
-        start = sc.horizon.start_min
-        bounds = bounds or (start, start + _DEFAULT_MAP_WINDOW_MIN)
         atomic_write_bytes(map_png, route_map_png(table, sc, bounds))
-        console.print(f"map: {map_png} (seed {report.episodes[0].seed}, {bounds[0]:g}-{bounds[1]:g} min)")
+        console.print(f"map: {map_png} ({window_text})")
+    if gif is not None:
+        write_shift_gif(table, sc, gif, bounds)
+        console.print(f"animation: {gif} ({window_text})")
 
 
 _SHORT_HEADERS = {"episodes": "n", "service level": "service", "total cost": "cost", "utilization": "util"}
@@ -132,7 +140,8 @@ def simulate_cmd(
     orders: Path = typer.Option(None, "--orders", help="Replay this order CSV instead of the scenario's demand."),
     trace: Path = typer.Option(None, "--trace", help="Write every event of every day to PATH.csv or PATH.parquet."),
     map_png: Path = typer.Option(None, "--map", help="Draw the first day's drives in --window to this PNG."),
-    window: str = typer.Option(None, "--window", help="Map window start:end in minutes (default: the first 120)."),
+    gif: Path = typer.Option(None, "--gif", help="Animate the first day's vehicles in --window to this GIF."),
+    window: str = typer.Option(None, "--window", help="Map/GIF window start:end in minutes (default: the first 120)."),
 ) -> None:
     """Run policies for several days and print KPIs; with --sweep or several policies, run a planning study.
 
@@ -149,9 +158,9 @@ def simulate_cmd(
     if not study:
         if address is not None:
             raise QlogError("--address only applies to --executor ray", field="--address")
-        _run_single(sc, policies[0], episodes, seed, out, trace, map_png, window)
+        _run_single(sc, policies[0], episodes, seed, out, trace, map_png, gif, window)
         return
-    for flag, value in (("--trace", trace), ("--map", map_png), ("--window", window), ("--out", out)):
+    for flag, value in (("--trace", trace), ("--map", map_png), ("--gif", gif), ("--window", window), ("--out", out)):
         if value is not None:
             raise QlogError(f"{flag} applies to a single policy without --sweep; studies write to --out-dir",
                             field=flag)

@@ -30,13 +30,14 @@ def scenario_file(small_scenario, tmp_path):
 def test_sweep_writes_csv_json_png_html(monkeypatch, capsys, scenario_file, tmp_path):
     out_dir = tmp_path / "study"
     code, out, err = run_cli(monkeypatch, capsys, "simulate", str(scenario_file), "-p", "greedy", "-p", "random",
-                             "--sweep", "fleet=2:4:2", "--sweep", "demand=0.5,1", "-n", "2", "--seed", "1",
+                             "--sweep", "fleet=2:4:2", "--sweep", "demand=0.5,1", "-n", "1", "--seed", "1",
                              "--workers", "1", "--out-dir", str(out_dir))
     assert code == 0, err
     for name in ("results.csv", "results.json", "summary.csv", "kpi_curves.png", "lateness.png",
                  "utilization.png", "report.html"):
         assert (out_dir / name).stat().st_size > 0, name
-    assert len(json.loads((out_dir / "results.json").read_text())["rows"]) == 2 * 2 * 2 * 2
+    data = json.loads((out_dir / "results.json").read_text())
+    assert len(data["rows"]) == 2 * 2 * 2 and data["summary"][0]["service_level_ci95"] is None  # one seed: no CI
     assert "greedy" in out and "service" in out and "±" in out
 
 
@@ -44,11 +45,12 @@ def test_single_policy_keeps_working_and_traces(monkeypatch, capsys, scenario_fi
     out = tmp_path / "r.json"
     code, stdout, err = run_cli(monkeypatch, capsys, "simulate", str(scenario_file), "-p", "greedy", "-n", "2",
                                 "-o", str(out), "--trace", str(tmp_path / "t.csv"), "--map", str(tmp_path / "m.png"),
-                                "--window", "30:90")
+                                "--window", "30:90", "--gif", str(tmp_path / "s.gif"))
     assert code == 0, err
     data = json.loads(out.read_text())
     assert data["policy"] == "greedy" and len(data["episodes"]) == 2
     assert (tmp_path / "t.csv").stat().st_size > 1000 and (tmp_path / "m.png").stat().st_size > 5000
+    assert (tmp_path / "s.gif").read_bytes()[:6] == b"GIF89a"
     assert "service_level" in stdout
 
 
@@ -59,6 +61,8 @@ def test_single_policy_keeps_working_and_traces(monkeypatch, capsys, scenario_fi
     (["-p", "greedy", "-p", "random", "--trace", "t.csv"], "--trace"),
     (["--executor", "dask", "-p", "greedy"], "--executor"),
     (["--window", "9:1", "--map", "m.png"], "--window"),
+    (["--window", "10:20"], "--window"),
+    (["--gif", "shift.png"], "--gif"),
 ])
 def test_bad_flags_exit_2_without_traceback(monkeypatch, capsys, scenario_file, tmp_path, args, needle):
     monkeypatch.chdir(tmp_path)

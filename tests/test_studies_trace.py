@@ -72,3 +72,17 @@ def test_route_map_draws_the_window(tmp_path):
     assert png.startswith(PNG_SIGNATURE) and len(png) > 10_000
     with pytest.raises(QlogError, match="--window"):
         parse_window("90:30")
+
+
+def test_shift_gif_has_one_frame_per_step(tmp_path):
+    from PIL import Image
+
+    from qmix_logistics.studies.route_animation import write_shift_gif
+
+    scenario = two_type_scenario()
+    _, table = simulate_traced(scenario, "greedy", episodes=1)
+    path = write_shift_gif(table, scenario, tmp_path / "shift.gif", (30.0, 50.0), frame_min=2.0)
+    with Image.open(path) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 11
+    with pytest.raises(QlogError, match="--gif"):
+        write_shift_gif(table, scenario, tmp_path / "shift.mp4", (30.0, 50.0))
