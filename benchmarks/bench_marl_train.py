@@ -134,7 +134,8 @@ def main() -> None:
     print(f"  throughput           {result.env_steps / result.wall_seconds:,.0f} env steps/s (collection + learning)")
     print(f"  collection only      {result.env_steps / max(collect_seconds, 1e-9):,.0f} env steps/s")
     if result.updates:
-        print(f"  gradient updates     {result.updates:,} at {1000 * result.learn_seconds / result.updates:.1f} ms each")
+        per_update_ms = 1000 * result.learn_seconds / result.updates
+        print(f"  gradient updates     {result.updates:,} at {per_update_ms:.1f} ms each")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,14 @@ class BoxActionGame(TwoStepGame):
         return spaces.Box(0.0, 1.0, shape=(1,))
 
 
+class ShortObservationGame(TwoStepGame):
+    """Breaks the contract: sends fewer observation floats than its space promises."""
+
+    def _observations(self):
+        full = super()._observations()
+        return {agent: {**entry, "observation": entry["observation"][:3]} for agent, entry in full.items()}
+
+
 def make_exploding_game(seed: int) -> ExplodingGame:
     return ExplodingGame()
 
@@ -68,7 +76,7 @@ def test_two_worker_processes_collect_whole_episodes_and_shut_down():
         assert episode.rewards[0] == 0 and episode.episode_return in (0.0, 1.0, 7.0, 8.0)
     with EnvRunner(make_two_step_game, n_envs=1) as local:
         in_process = local.run_episodes(controller(), [5, 6, 7], greedy=True)
-    for a, b in zip(greedy, in_process):  # workers and the in-process env play identically
+    for a, b in zip(greedy, in_process, strict=True):  # workers and the in-process env play identically
         assert np.array_equal(a.actions, b.actions) and np.array_equal(a.obs, b.obs)
     assert all(not proc.is_alive() and proc.exitcode == 0 for proc in runner._procs)
 
@@ -83,6 +91,9 @@ def test_worker_errors_reach_the_caller_and_workers_still_stop():
     assert all(not proc.is_alive() for proc in runner._procs)
     with pytest.raises(QlogError, match="must be Discrete"):
         EnvRunner(make_box_action_game, n_envs=2)
+    with pytest.raises(QlogError, match="observation of length 3") as info:
+        EnvRunner(lambda seed: ShortObservationGame(), n_envs=1)
+    assert info.value.source == "env ShortObservationGame"
 
 
 def test_keyboard_interrupt_mid_episode_closes_the_workers():

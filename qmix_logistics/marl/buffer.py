@@ -119,12 +119,15 @@ class EpisodeBuffer:
         self._write = 0
         self._table: tuple[np.ndarray, np.ndarray] | None = None
 
-    def describe(self) -> str:
-        """One line for the run log: the budget and what it buys."""
-        return (
+    def describe(self, episode_length: int | None = None) -> str:
+        """One line for the run log: the budget and what it buys (in episodes, given a typical length)."""
+        line = (
             f"replay buffer: {self.memory_mb:g} MiB -> {self.capacity_steps:,} env steps "
             f"({self.bytes_per_step:,} bytes per step)"
         )
+        if episode_length:
+            line += f", about {self.capacity_steps // (episode_length + 1):,} episodes of {episode_length:,} steps"
+        return line
 
     def __len__(self) -> int:
         """Number of stored episodes."""
@@ -146,8 +149,7 @@ class EpisodeBuffer:
         slots = length + 1
         if slots > self.capacity_steps:
             raise QlogError(
-                f"an episode of {length} steps does not fit in the replay buffer ({self.describe()}); "
-                "raise the budget",
+                f"an episode of {length} steps does not fit in the replay buffer ({self.describe()}); raise the budget",
                 field="training.buffer_mb",
             )
         if self._write + slots > self.capacity_steps:
@@ -268,9 +270,7 @@ class EpisodeBuffer:
     def load_state_dict(self, data: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` saved; the budget and env sizes must be unchanged."""
         if int(data["capacity_steps"]) != self.capacity_steps:
-            raise ValueError(
-                f"saved buffer holds {data['capacity_steps']} steps, this one {self.capacity_steps}"
-            )
+            raise ValueError(f"saved buffer holds {data['capacity_steps']} steps, this one {self.capacity_steps}")
         for name, tensor in data["arrays"].items():
             target = getattr(self, name)
             target[: tensor.shape[0]] = tensor.numpy()

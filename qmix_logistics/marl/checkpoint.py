@@ -132,7 +132,7 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         with warnings.catch_warnings():  # a foreign pickle protocol is reported through the error, if at all
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             data = torch.load(path, weights_only=True, map_location=map_location)
-    except Exception as exc:  # noqa: BLE001 - every way a file can be unreadable is the user's to fix
+    except Exception as exc:  # every way a file can be unreadable is the user's to fix
         raise QlogError(f"cannot load checkpoint: {_load_failure_reason(exc)}", source=source) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
         raise QlogError("not a qmix-logistics MARL checkpoint (wrong or missing 'format' key)", source=source)

@@ -72,7 +72,8 @@ class LearnerConfig(BaseModel):
     double_q: bool = True
     """Online networks pick the next action among valid ones, target networks evaluate it (van Hasselt)."""
     td_lambda: float | None = Field(None, ge=0.0, le=1.0)
-    """TD(lambda) targets over each training window; None gives 1-step targets."""
+    """TD(lambda) targets over each training window; None gives 1-step targets. The returns follow the
+    behaviour policy (no off-policy correction), so pair lambda > 0 with a low final epsilon."""
     standardise_rewards: bool = False
     """Divide rewards by their running std (not shifted: a per-step offset changes which episode lengths pay)."""
     chunk_len: int | None = Field(None, ge=1)
@@ -112,7 +113,9 @@ class LearnerConfig(BaseModel):
         return self
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str | None = None, prefix: str = "training") -> LearnerConfig:
+    def from_dict(
+        cls, data: Mapping[str, Any], *, source: str | None = None, prefix: str = "training"
+    ) -> LearnerConfig:
         """Validate a plain mapping (e.g. the ``training:`` block of a YAML file).
 
         Raises QlogError naming ``prefix.field`` for unknown keys and bad values, so users see where to look.
@@ -128,7 +131,9 @@ class LearnerConfig(BaseModel):
         """Plain dict of all fields (what checkpoints store)."""
         return self.model_dump()
 
-    def with_overrides(self, overrides: Mapping[str, Any] | Iterable[str], *, prefix: str = "training") -> LearnerConfig:
+    def with_overrides(
+        self, overrides: Mapping[str, Any] | Iterable[str], *, prefix: str = "training"
+    ) -> LearnerConfig:
         """Return a copy with CLI overrides applied: ``{"lr": "1e-3"}`` or ``["lr=1e-3", "td_lambda=none"]``.
 
         Strings are parsed as YAML scalars ("none"/"null" mean None), then validated like from_dict.

@@ -95,7 +95,8 @@ class DecentralizedPolicy:
         self.device = torch.device(device)
         self.n_agents, self.n_actions = agent.n_agents, agent.n_actions
         self.obs_dim, self.hidden_dim = agent.obs_dim, agent.hidden_dim
-        self.agent_names = list(agent_names) if agent_names is not None else [f"agent_{i}" for i in range(self.n_agents)]
+        default_names = [f"agent_{i}" for i in range(self.n_agents)]
+        self.agent_names = list(agent_names) if agent_names is not None else default_names
 
     def initial_hidden(self) -> np.ndarray:
         """GRU state at an episode start, shape [hidden_dim] float32."""

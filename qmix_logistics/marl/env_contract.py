@@ -42,14 +42,19 @@ class EnvSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for checkpoints."""
-        return {"agents": list(self.agents), "obs_dim": self.obs_dim, "state_dim": self.state_dim,
-                "n_actions": self.n_actions}
+        return {
+            "agents": list(self.agents),
+            "obs_dim": self.obs_dim,
+            "state_dim": self.state_dim,
+            "n_actions": self.n_actions,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EnvSpec:
         """Inverse of :meth:`to_dict`."""
-        return cls(tuple(str(a) for a in data["agents"]), int(data["obs_dim"]), int(data["state_dim"]),
-                   int(data["n_actions"]))
+        return cls(
+            tuple(str(a) for a in data["agents"]), int(data["obs_dim"]), int(data["state_dim"]), int(data["n_actions"])
+        )
 
 
 @dataclass
@@ -102,8 +107,10 @@ class EnvAdapter:
             raise QlogError("all agents must share one observation length and one action count", source=self.source)
         self._agents = agents
         self._obs_dim, self._n_actions = obs_dims.pop(), n_actions.pop()
+        self._state_dim: int | None = None  # learnt from the probe reset, then enforced
         first = self.reset(probe_seed)
-        self.spec = EnvSpec(agents, self._obs_dim, int(first.state.shape[0]), self._n_actions)
+        self._state_dim = int(first.state.shape[0])
+        self.spec = EnvSpec(agents, self._obs_dim, self._state_dim, self._n_actions)
 
     def reset(self, seed: int) -> StepArrays:
         """Reset with an explicit seed (episodes are reproducible from their seed alone)."""
@@ -114,7 +121,7 @@ class EnvAdapter:
 
     def step(self, actions: np.ndarray) -> StepArrays:
         """Apply one action per agent (in ``spec.agents`` order)."""
-        action_dict = {agent: int(a) for agent, a in zip(self._agents, actions)}
+        action_dict = {agent: int(a) for agent, a in zip(self._agents, actions, strict=True)}
         observations, rewards, terminations, truncations, _ = self.env.step(action_dict)
         terminated = any(bool(terminations.get(a, False)) for a in self._agents)
         truncated = any(bool(truncations.get(a, False)) for a in self._agents) and not terminated
@@ -151,15 +158,14 @@ class EnvAdapter:
                 )
             obs[i], avail[i] = vector, mask != 0
         state = np.asarray(self.env.state(), dtype=np.float32).reshape(-1)
-        if hasattr(self, "spec") and state.shape[0] != self.spec.state_dim:
-            raise QlogError(
-                f"state() changed length from {self.spec.state_dim} to {state.shape[0]}", source=self.source
-            )
+        if self._state_dim is not None and state.shape[0] != self._state_dim:
+            raise QlogError(f"state() changed length from {self._state_dim} to {state.shape[0]}", source=self.source)
         return StepArrays(obs=obs, avail=avail, state=state)
 
     def _check_valid_action(self, arrays: StepArrays, where: str) -> None:
         stuck = ~arrays.avail.any(axis=1)
         if stuck.any():
             agent = self._agents[int(np.argmax(stuck))]
-            raise QlogError(f"{agent!r} has no valid action after {where}; every live agent needs one",
-                            source=self.source)
+            raise QlogError(
+                f"{agent!r} has no valid action after {where}; every live agent needs one", source=self.source
+            )

@@ -6,6 +6,7 @@ needs and starts in a fraction of a second.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import traceback
 from multiprocessing.connection import Connection
@@ -45,14 +46,10 @@ def worker_main(conn: Connection, make_env: EnvFactory, seed: int) -> None:
             "field": getattr(exc, "field", None),
             "traceback": traceback.format_exc(),
         }
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):
             conn.send(("error", error))
-        except (BrokenPipeError, OSError):
-            pass
     finally:
         if adapter is not None:
-            try:
+            with contextlib.suppress(Exception):  # a failing close must not hide the real error
                 adapter.close()
-            except Exception:  # noqa: BLE001 - a failing close must not hide the real error
-                pass
         conn.close()

@@ -189,7 +189,7 @@ class QLearner:
             return
         with torch.no_grad():
             for target, online in pairs:
-                for t_param, o_param in zip(target.parameters(), online.parameters()):
+                for t_param, o_param in zip(target.parameters(), online.parameters(), strict=True):
                     if tau is None:
                         t_param.copy_(o_param)
                     else:

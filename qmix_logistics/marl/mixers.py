@@ -60,9 +60,7 @@ class QMixer(nn.Module):
         return q_tot.view(lead_shape)
 
 
-def make_mixer(
-    name: str, n_agents: int, state_dim: int, embed_dim: int, hypernet_hidden_dim: int
-) -> nn.Module | None:
+def make_mixer(name: str, n_agents: int, state_dim: int, embed_dim: int, hypernet_hidden_dim: int) -> nn.Module | None:
     """Build the mixer called ``name``; IQL returns None (no mixing, per-agent losses)."""
     if name == "qmix":
         return QMixer(n_agents, state_dim, embed_dim, hypernet_hidden_dim)

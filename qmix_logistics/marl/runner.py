@@ -11,6 +11,7 @@ env is mid-episode, so checkpoints taken there resume exactly.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -186,10 +187,8 @@ class EnvRunner:
             self._local.close()
             return
         for conn in self._conns:
-            try:
+            with contextlib.suppress(BrokenPipeError, OSError):
                 conn.send(("close", None))
-            except (BrokenPipeError, OSError):
-                pass
         for proc in self._procs:
             proc.join(timeout=5)
             if proc.is_alive():

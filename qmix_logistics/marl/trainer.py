@@ -97,8 +97,9 @@ def train(
     run_dir = Path(run_dir)
     checkpoint_path = run_dir / CHECKPOINT_NAME
     if checkpoint_path.exists() and not resume:
-        raise QlogError("the run folder already holds a checkpoint; resume it or pick a new folder",
-                        source=str(run_dir))
+        raise QlogError(
+            "the run folder already holds a checkpoint; resume it or pick a new folder", source=str(run_dir)
+        )
     if resume and not checkpoint_path.exists():
         raise QlogError("nothing to resume: no checkpoint in the run folder", source=str(run_dir))
     check_plain(extra_metadata or {}, "extra_metadata")
@@ -138,7 +139,11 @@ class _TrainingSession:
         self.learner = QLearner(self.spec, config, device)
         self.controller = MultiAgentController(self.learner.agent)
         self.buffer = EpisodeBuffer(
-            self.spec.n_agents, self.spec.obs_dim, self.spec.state_dim, self.spec.n_actions, config.buffer_mb,
+            self.spec.n_agents,
+            self.spec.obs_dim,
+            self.spec.state_dim,
+            self.spec.n_actions,
+            config.buffer_mb,
             device=device,
         )
         self.act_rng = np.random.default_rng([config.seed, 1])
@@ -182,13 +187,17 @@ class _TrainingSession:
         started = time.perf_counter()
         log = RunLog(self.run_dir, resume_step=self.resume_step)
         console = Console(quiet=not show_progress)
-        console.print(self.buffer.describe())
-        log.log_text("buffer", self.buffer.describe())
         log.log_text("config", str(cfg.to_dict()))
         window = _LogWindow(self.env_steps)
         bar = Progress(
-            TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[sps]} steps/s"),
-            TextColumn("return {task.fields[ret]}"), TimeRemainingColumn(), console=console, disable=not show_progress,
+            TextColumn("[bold]training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[sps]} steps/s"),
+            TextColumn("return {task.fields[ret]}"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not show_progress,
         )
         saved_at = evaluated_at = logged_at = -1
         try:
@@ -200,12 +209,20 @@ class _TrainingSession:
                     episodes = self._collect()
                     window.add_episodes(episodes)
                     window.add_stats(self._learn(len(episodes)))
+                    if before == first_step:  # the first episodes tell what the memory budget buys
+                        capacity = self.buffer.describe(int(np.mean([ep.length for ep in episodes])))
+                        console.print(capacity)
+                        log.log_text("buffer", capacity)
                     if _crossed(before, self.env_steps, cfg.log_interval_steps):
                         log.log_progress(window.row(self, cfg.epsilon_at(self.env_steps)))
                         logged_at = self.env_steps
                     sps = (self.env_steps - first_step) / max(time.perf_counter() - started, 1e-9)
-                    bar.update(task, completed=min(self.env_steps, cfg.total_env_steps), sps=f"{sps:.0f}",
-                               ret=f"{np.mean(self.recent_returns):.2f}")
+                    bar.update(
+                        task,
+                        completed=min(self.env_steps, cfg.total_env_steps),
+                        sps=f"{sps:.0f}",
+                        ret=f"{np.mean(self.recent_returns):.2f}",
+                    )
                     if _crossed(before, self.env_steps, cfg.eval_interval_steps):
                         self._evaluate(log)
                         evaluated_at = self.env_steps
