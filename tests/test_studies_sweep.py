@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
+from qmix_logistics.errors import QlogError
 from qmix_logistics.kpis import KPI_DIRECTIONS
 from qmix_logistics.scenario import Scenario
 from qmix_logistics.studies.summary import t_halfwidth
@@ -100,3 +102,10 @@ def test_single_policy_without_axes_still_plots(small_scenario, tmp_path):
     paths = write_sweep_outputs(result, tmp_path)
     for name in ("kpi_curves", "lateness", "utilization"):
         assert_png(paths[name], min_bytes=2_000)
+
+
+def test_ray_executor_without_ray_says_how_to_install(small_scenario, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    with pytest.raises(QlogError, match=r"pip install 'qmix-logistics\[ray\]'") as err:
+        run_sweep(small_scenario, ["greedy"], episodes=1, executor="ray")
+    assert err.value.field == "--executor"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable, Literal, Sequence
 
@@ -25,14 +26,19 @@ OnOutcome = Callable[[EpisodeOutcome], None]
 
 
 def default_workers() -> int:
-    """One worker per local core."""
+    """One worker per core this process may run on (``os.cpu_count()`` where affinity is unknown)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
     return os.cpu_count() or 1
 
 
 def _single_thread_worker() -> None:
     """Pool initializer: one math thread per worker, so W workers use W cores and not W x cores."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
+        os.environ[var] = "1"
+    torch = sys.modules.get("torch")  # already imported by the main module: set its pool directly
+    if torch is not None:
+        torch.set_num_threads(1)
 
 
 def run_local(tasks: Sequence[EpisodeTask], workers: int, on_outcome: OnOutcome | None = None) -> list[EpisodeOutcome]:
@@ -50,10 +56,14 @@ def run_local(tasks: Sequence[EpisodeTask], workers: int, on_outcome: OnOutcome 
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context, initializer=_single_thread_worker) as pool:
         futures = [pool.submit(play_task, task) for task in tasks]
-        for future in as_completed(futures):
-            outcomes.append(future.result())
-            if on_outcome is not None:
-                on_outcome(outcomes[-1])
+        try:
+            for future in as_completed(futures):
+                outcomes.append(future.result())
+                if on_outcome is not None:
+                    on_outcome(outcomes[-1])
+        except BaseException:  # an error or Ctrl-C: do not wait for the episodes still queued
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return sorted(outcomes, key=lambda o: o.sort_key)
 
 

@@ -73,7 +73,7 @@ def format_cell(value: Any) -> str:
         return f"{value:,.0f}"
     if abs(value) >= 10:
         return f"{value:.1f}"
-    return f"{value:.3f}".rstrip("0")  # 1.5 rather than 1.500; 0.931 stays
+    return f"{value:.3f}"
 
 
 def _records(table: TableLike) -> list[Mapping[str, Any]]:

@@ -65,7 +65,7 @@ def headline_rows(summary: Sequence[dict], axis_keys: Sequence[str]) -> list[dic
     """Display rows for tables: knobs, policy, episodes and ``mean ± CI`` of the headline KPIs."""
     out = []
     for row in summary:
-        shown: dict[str, str | float | int] = {k: row[k] for k in axis_keys}
+        shown: dict[str, str | float | int] = {k: f"{row[k]:g}" for k in axis_keys}  # 1.5, not 1.500
         shown.update({"policy": row["policy"], "episodes": row["episodes"]})
         for kpi in HEADLINE_KPIS:
             shown[kpi.replace("_", " ")] = _plus_minus(float(row[f"{kpi}_mean"]), row[f"{kpi}_ci95"])  # type: ignore[arg-type]
