@@ -8,7 +8,9 @@ import math
 import numpy as np
 import pytest
 
+from qmix_logistics.errors import QlogError
 from qmix_logistics.planning.engines import plan
+from qmix_logistics.planning.ortools_engine import OrToolsSettings, solve_ortools
 from qmix_logistics.planning.problem import (
     Objective,
     Plan,
@@ -208,3 +210,43 @@ def test_warm_start_from_a_plan_with_a_task_that_is_gone(engine):
     assert second.status is PlanStatus.FEASIBLE
     assert sorted(s.task_id for r in second.routes for s in r.stops) == list(range(2, 9))
     assert second.cost.total <= first.cost.total + 1e-6
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_task_that_cannot_meet_its_hard_deadline_is_dropped(engine):
+    points = [(0, 0), (10, 0), (2, 0)]
+    vehicles = [Vehicle(id=0, start_location=0, end_location=0, capacity=10)]
+    tasks = [Task(id="late", kind=TaskKind.VISIT, location=1, due_min=4, deadline_min=8,
+                  drop_penalty=1000.0),
+             Task(id="fine", kind=TaskKind.VISIT, location=2, due_min=4, deadline_min=8,
+                  drop_penalty=1000.0)]
+    result = plan(problem_on(points, vehicles, tasks, hard_time_windows=False), engine, LIMIT_S)
+    assert result.status is PlanStatus.FEASIBLE
+    assert result.dropped == ["late"]
+
+
+def test_a_required_task_with_an_empty_window_is_a_user_error():
+    points = [(0, 0), (1, 0)]
+    vehicles = [Vehicle(id=0, start_location=0, capacity=10)]
+    tasks = [Task(id="x", kind=TaskKind.VISIT, location=1, earliest_min=50, due_min=20)]
+    with pytest.raises(QlogError, match="x"):
+        plan(problem_on(points, vehicles, tasks), "ortools", LIMIT_S)
+
+
+def test_unknown_engine_is_a_user_error():
+    points = [(0, 0), (1, 0)]
+    problem = problem_on(points, [Vehicle(id=0, start_location=0, capacity=1)],
+                         [Task(id=1, kind=TaskKind.VISIT, location=1)])
+    with pytest.raises(QlogError, match="engine"):
+        plan(problem, "gurobi", LIMIT_S)
+
+
+def test_an_ortools_portfolio_of_two_workers_returns_the_better_plan():
+    rng = np.random.default_rng(11)
+    points = [(50.0, 50.0)] + [tuple(p) for p in rng.uniform(0, 100, size=(12, 2))]
+    vehicles = [Vehicle(id=v, start_location=0, end_location=0, capacity=30) for v in range(3)]
+    tasks = [Task(id=i, kind=TaskKind.VISIT, location=i, size=5) for i in range(1, 13)]
+    problem = problem_on(points, vehicles, tasks)
+    result = solve_ortools(problem, LIMIT_S, settings=OrToolsSettings(workers=2))
+    assert result.status is PlanStatus.FEASIBLE
+    assert sorted(s.task_id for r in result.routes for s in r.stops) == list(range(1, 13))

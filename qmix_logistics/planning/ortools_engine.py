@@ -21,8 +21,9 @@ Model, in brief (units are those of :mod:`qmix_logistics.planning.scaling`):
 
 from __future__ import annotations
 
+import multiprocessing
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from google.protobuf import text_format
@@ -46,6 +47,9 @@ ENGINE_NAME = "ortools"
 COST_UNITS_PER_MONEY = 100_000
 """Objective resolution: 1e-5 money units (1 cm when a km costs 1)."""
 
+FORK_OVERHEAD_S = 0.15
+"""Time kept back from a portfolio's search budget for forking the workers and collecting results."""
+
 FirstSolution = routing_enums_pb2.FirstSolutionStrategy
 Metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic
 
@@ -56,6 +60,10 @@ class OrToolsSettings:
 
     first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
     """Name of a ``FirstSolutionStrategy`` value: builds the starting routes."""
+    alternative_first_solutions: tuple[str, ...] = ("LOCAL_CHEAPEST_COST_INSERTION",)
+    """Starting strategies of the other portfolio members (worker 2, 3, ...)."""
+    workers: int = 1
+    """Searches run in parallel processes, each from its own first solution; the best wins."""
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     """Name of a ``LocalSearchMetaheuristic`` value: how the search escapes local optima."""
     gls_lambda: float = 0.1
@@ -258,17 +266,9 @@ class _Model:
         return sequences, dropped
 
 
-def solve_ortools(problem: Problem, time_limit_s: float = 10.0, *,
-                  warm_start: Plan | None = None,
-                  settings: OrToolsSettings | None = None) -> Plan:
-    """Plan with OR-Tools within ``time_limit_s`` seconds of search.
-
-    ``warm_start``: a previous plan whose routes (by vehicle id and task id) seed the search when
-    they are still feasible for this problem; stops of tasks that no longer exist are skipped, and
-    an infeasible seed is silently ignored in favour of the first-solution strategy.
-    """
-    started = time.perf_counter()
-    settings = settings or OrToolsSettings()
+def _search(problem: Problem, time_limit_s: float, warm_start: Plan | None,
+            settings: OrToolsSettings) -> tuple[list, list, int] | None:
+    """One OR-Tools search: (stop sequences, dropped tasks, integer objective), or None."""
     model = _Model(problem)
     params = _search_parameters(settings, time_limit_s)
     solution = None
@@ -279,8 +279,43 @@ def solve_ortools(problem: Problem, time_limit_s: float = 10.0, *,
             solution = model.routing.SolveFromAssignmentWithParameters(seed, params)
     if solution is None:
         solution = model.routing.SolveWithParameters(params)
-    wall = time.perf_counter() - started
     if solution is None:
-        return empty_plan(problem, engine=ENGINE_NAME, wall_time_s=wall)
+        return None
     sequences, dropped = model.sequences(solution)
+    return sequences, dropped, solution.ObjectiveValue()
+
+
+def _portfolio(settings: OrToolsSettings) -> list[OrToolsSettings]:
+    """The searches to run side by side: one per first-solution strategy, at most ``workers``."""
+    strategies = [settings.first_solution, *settings.alternative_first_solutions]
+    return [replace(settings, first_solution=s) for s in strategies[:max(1, settings.workers)]]
+
+
+def solve_ortools(problem: Problem, time_limit_s: float = 10.0, *,
+                  warm_start: Plan | None = None,
+                  settings: OrToolsSettings | None = None) -> Plan:
+    """Plan with OR-Tools within ``time_limit_s`` seconds of search (wall clock).
+
+    With ``settings.workers > 1`` the searches of the portfolio run in forked processes for the
+    same time and the cheapest result wins; one worker searches in this process.
+
+    ``warm_start``: a previous plan whose routes (by vehicle id and task id) seed the search when
+    they are still feasible for this problem; stops of tasks that no longer exist are skipped, and
+    an infeasible seed is silently ignored in favour of the first-solution strategy.
+    """
+    started = time.perf_counter()
+    members = _portfolio(settings or OrToolsSettings())
+    for member in members:
+        _search_parameters(member, time_limit_s)  # reject bad settings before forking
+    if len(members) == 1:
+        outcomes = [_search(problem, time_limit_s, warm_start, members[0])]
+    else:
+        budget = max(time_limit_s - (time.perf_counter() - started) - FORK_OVERHEAD_S, 0.05)
+        with multiprocessing.get_context("fork").Pool(len(members)) as pool:
+            outcomes = pool.starmap(_search, [(problem, budget, warm_start, m) for m in members])
+    found = [outcome for outcome in outcomes if outcome is not None]
+    wall = time.perf_counter() - started
+    if not found:
+        return empty_plan(problem, engine=ENGINE_NAME, wall_time_s=wall)
+    sequences, dropped, _ = min(found, key=lambda outcome: outcome[2])
     return build_plan(problem, sequences, dropped, engine=ENGINE_NAME, wall_time_s=wall)

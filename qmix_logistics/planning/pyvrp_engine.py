@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pyvrp
@@ -114,10 +115,32 @@ def _money_scale(problem: Problem) -> tuple[list[int], float]:
     return units, top / (DIFFERENT_RATES_RESOLUTION * DISTANCE_UNITS_PER_KM)
 
 
-def _translate(problem: Problem) -> _Translation:
-    horizon = horizon_min(problem)
+@dataclass
+class _Matrices:
+    """Integer distance and duration matrices per routing profile, and the extra locations."""
+
+    distances: list[np.ndarray]
+    durations: list[np.ndarray]
+    private: dict[TaskId, int]
+    """Location index of each onboard task's private copy of its delivery location."""
+    dummy: int
+    """Location index of the open-route end."""
+    profile_of: dict[int, int]
+    """Routing profile of each vehicle carrying onboard orders (others use profile 0)."""
+
+
+def _forbid(matrix: np.ndarray, locations: list[int]) -> np.ndarray:
+    """A copy of ``matrix`` where the given locations can be neither reached nor left."""
+    copy = matrix.copy()
+    copy[:, locations] = MAX_VALUE
+    copy[locations, :] = MAX_VALUE
+    copy[locations, locations] = 0
+    return copy
+
+
+def _matrices(problem: Problem) -> _Matrices:
+    """Profiles: 0 forbids every private onboard location; a carrier's own profile opens its own."""
     onboard = [t for t in problem.tasks if t.kind is TaskKind.ONBOARD]
-    # Location indices: the problem's, then a private copy per onboard task, then the dummy end.
     base = list(range(problem.num_locations)) + [t.location for t in onboard]
     private = {t.id: problem.num_locations + i for i, t in enumerate(onboard)}
     dummy = len(base)
@@ -126,8 +149,20 @@ def _translate(problem: Problem) -> _Translation:
     dist[:dummy, :dummy] = distance_units(problem.distance_km[np.ix_(base, base)])
     dur[:dummy, :dummy] = duration_units(problem.travel_min[np.ix_(base, base)])
     dist[dummy, :dummy] = dur[dummy, :dummy] = MAX_VALUE  # nothing leaves the open-route end
-    locations = [Location(x=0.0, y=0.0, name=str(i)) for i in range(dummy + 1)]
+    forbidden = sorted(private.values())
+    matrices = _Matrices([_forbid(dist, forbidden)], [_forbid(dur, forbidden)], private, dummy, {})
+    for v, vehicle in enumerate(problem.vehicles):
+        if vehicle.onboard:
+            others = sorted(set(forbidden) - {private[t] for t in vehicle.onboard})
+            matrices.distances.append(_forbid(dist, others))
+            matrices.durations.append(_forbid(dur, others))
+            matrices.profile_of[v] = len(matrices.distances) - 1
+    return matrices
 
+
+def _vehicle_types(problem: Problem, matrices: _Matrices, horizon: float,
+                   money: Callable[[float], int]) -> tuple[list[Depot], list[VehicleType], list[list[int]]]:
+    """Depots at start/end locations and one vehicle type per group of identical vehicles."""
     depots: list[Depot] = []
     depot_of: dict[int, int] = {}
 
@@ -137,52 +172,37 @@ def _translate(problem: Problem) -> _Translation:
             depots.append(Depot(location=location))
         return depot_of[location]
 
-    # Profiles: 0 forbids every private onboard location; vehicle v's own profile opens its own.
-    forbidden = sorted(private.values())
-    dists, durs = [dist.copy()], [dur.copy()]
-    for matrix in (dists[0], durs[0]):
-        matrix[:, forbidden] = MAX_VALUE
-        matrix[forbidden, :] = MAX_VALUE
-        matrix[forbidden, forbidden] = 0
-    profile_of: dict[int, int] = {}
+    units, _ = _money_scale(problem)
+    groups: dict[tuple, list[int]] = {}
     for v, vehicle in enumerate(problem.vehicles):
-        if vehicle.onboard:
-            own = [private[t] for t in vehicle.onboard]
-            others = sorted(set(forbidden) - set(own))
-            for source, matrix in ((dist, dists), (dur, durs)):
-                copy = source.copy()
-                copy[:, others] = MAX_VALUE
-                copy[others, :] = MAX_VALUE
-                copy[others, others] = 0
-                matrix.append(copy)
-            profile_of[v] = len(dists) - 1
+        end = vehicle.end_location if vehicle.end_location is not None else matrices.dummy
+        key = (depot(vehicle.start_location), depot(end), vehicle.start_min,
+               min(vehicle.shift_end_min, horizon), vehicle.capacity, problem.residual_load(v),
+               units[v], vehicle.fixed_cost, matrices.profile_of.get(v, 0))
+        groups.setdefault(key, []).append(v)
+    types = [
+        VehicleType(num_available=len(members), capacity=[capacity], start_depot=start_depot,
+                    end_depot=end_depot, fixed_cost=money(fixed), tw_early=time_units(start),
+                    tw_late=time_units(shift_end), unit_distance_cost=unit, profile=profile,
+                    initial_load=[residual])
+        for (start_depot, end_depot, start, shift_end, capacity, residual, unit, fixed, profile),
+        members in groups.items()]
+    return depots, types, list(groups.values())
 
-    units, money_per_unit = _money_scale(problem)
+
+def _service_units(minutes: float) -> int:
+    return int(duration_units(np.array([minutes]))[0])
+
+
+def _translate(problem: Problem) -> _Translation:
+    horizon = horizon_min(problem)
+    matrices = _matrices(problem)
+    _, money_per_unit = _money_scale(problem)
 
     def money(amount: float) -> int:
         return int(round(amount / money_per_unit))
 
-    types: dict[tuple, int] = {}
-    type_list: list[VehicleType] = []
-    type_vehicles: list[list[int]] = []
-    for v, vehicle in enumerate(problem.vehicles):
-        end = vehicle.end_location if vehicle.end_location is not None else dummy
-        key = (depot(vehicle.start_location), depot(end), vehicle.start_min,
-               min(vehicle.shift_end_min, horizon), vehicle.capacity, problem.residual_load(v),
-               units[v], vehicle.fixed_cost, profile_of.get(v, 0))
-        if key not in types:
-            types[key] = len(type_list)
-            type_vehicles.append([])
-            type_list.append(None)  # type: ignore[arg-type]  # filled once the count is known
-        type_vehicles[types[key]].append(v)
-    for key, t in types.items():
-        start_depot, end_depot, start, shift_end, capacity, residual, unit, fixed, profile = key
-        type_list[t] = VehicleType(
-            num_available=len(type_vehicles[t]), capacity=[capacity], start_depot=start_depot,
-            end_depot=end_depot, fixed_cost=money(fixed), tw_early=time_units(start),
-            tw_late=time_units(shift_end), unit_distance_cost=unit, profile=profile,
-            initial_load=[residual])
-
+    depots, types, type_vehicles = _vehicle_types(problem, matrices, horizon, money)
     clients: list[Client] = []
     client_stop: list[tuple[TaskId, StopKind]] = []
     shipments: list[Shipment] = []
@@ -198,21 +218,22 @@ def _translate(problem: Problem) -> _Translation:
             shipments.append(Shipment(
                 pickup_location=task.pickup_location, delivery_location=task.location,
                 pickup_tw_early=time_units(p_early), pickup_tw_late=time_units(p_late),
-                pickup_service_duration=int(duration_units(np.array([task.pickup_service_min]))[0]),
+                pickup_service_duration=_service_units(task.pickup_service_min),
                 delivery_tw_early=time_units(early), delivery_tw_late=time_units(late),
-                delivery_service_duration=int(duration_units(np.array([task.service_min]))[0]),
+                delivery_service_duration=_service_units(task.service_min),
                 amount=[task.size], prize=prize, required=not task.optional, name=str(task.id)))
             shipment_task.append(task.id)
             continue
         onboard_task = task.kind is TaskKind.ONBOARD
         clients.append(Client(
-            location=private[task.id] if onboard_task else task.location, delivery=[task.size],
-            service_duration=int(duration_units(np.array([task.service_min]))[0]),
+            location=matrices.private[task.id] if onboard_task else task.location,
+            delivery=[task.size], service_duration=_service_units(task.service_min),
             tw_early=time_units(early), tw_late=time_units(late), prize=prize,
             required=not task.optional, name=str(task.id)))
         client_stop.append((task.id, StopKind.DELIVERY if onboard_task else StopKind.VISIT))
-
-    data = ProblemData(locations, clients, depots, type_list, dists, durs, [], shipments)
+    locations = [Location(x=0.0, y=0.0, name=str(i)) for i in range(matrices.dummy + 1)]
+    data = ProblemData(locations, clients, depots, types, matrices.distances, matrices.durations,
+                       [], shipments)
     return _Translation(data, client_stop, shipment_task, type_vehicles)
 
 
