@@ -94,6 +94,8 @@ def test_worker_errors_reach_the_caller_and_workers_still_stop():
     with pytest.raises(QlogError, match="observation of length 3") as info:
         EnvRunner(lambda seed: ShortObservationGame(), n_envs=1)
     assert info.value.source == "env ShortObservationGame"
+    with pytest.raises(TypeError, match="must be picklable"):
+        EnvRunner(lambda seed: TwoStepGame(), n_envs=2)
 
 
 def test_keyboard_interrupt_mid_episode_closes_the_workers():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -70,6 +71,13 @@ class EnvRunner:
             self._local = EnvAdapter(make_env(seed), probe_seed=seed)
             self.spec: EnvSpec = self._local.spec
             return
+        try:
+            pickle.dumps(make_env)
+        except Exception as exc:
+            raise TypeError(
+                "with n_envs > 1, make_env must be picklable (a module-level function or a functools.partial "
+                f"of one), got {make_env!r}: {exc}"
+            ) from None
         context = mp.get_context(start_method)
         try:
             for k in range(n_envs):
