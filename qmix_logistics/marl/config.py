@@ -24,6 +24,7 @@ AUTO_CHUNK_LEN = 64
 RESUMABLE_FIELDS = frozenset(
     {
         "total_env_steps",
+        "max_wall_minutes",
         "eval_interval_steps",
         "eval_episodes",
         "checkpoint_interval_steps",
@@ -86,6 +87,8 @@ class LearnerConfig(BaseModel):
     """Env steps to collect before the first gradient update."""
     n_envs: int = Field(1, ge=1)
     """Environments stepped in parallel worker processes (1 runs in this process)."""
+    max_wall_minutes: float | None = Field(None, gt=0.0)
+    """Stop early (with a final evaluation and checkpoint) once a session has trained this long; None = no cap."""
     total_env_steps: int = Field(1_000_000, ge=1)
     """Env steps (summed over envs) after which training stops."""
     eval_interval_steps: int = Field(50_000, ge=1)

@@ -204,7 +204,12 @@ class _TrainingSession:
             with bar:
                 task = bar.add_task("train", total=cfg.total_env_steps, completed=self.env_steps, sps="-", ret="-")
                 first_step = self.env_steps
+                deadline = None if cfg.max_wall_minutes is None else started + 60.0 * cfg.max_wall_minutes
                 while self.env_steps < cfg.total_env_steps:
+                    if deadline is not None and time.perf_counter() >= deadline:
+                        console.print(f"wall-clock budget of {cfg.max_wall_minutes} min reached at "
+                                      f"{self.env_steps:,} env steps")
+                        break
                     before = self.env_steps
                     episodes = self._collect()
                     window.add_episodes(episodes)
