@@ -16,7 +16,8 @@ def serve_cmd(
     token: str = typer.Option(None, "--token", envvar="QLOG_TOKEN", show_envvar=True,
                               help="Require 'Authorization: Bearer TOKEN' on /v1/ endpoints."),
     max_body_kb: int = typer.Option(1024, "--max-body-kb", min=1, help="Refuse request bodies over N KiB (413)."),
-    allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow binding to an address other machines reach."),
+    allow_remote: bool = typer.Option(False, "--allow-remote",
+                                      help="Allow binding to an address other machines can reach."),
 ) -> None:
     """Serve a policy over HTTP: each vehicle asks for its own action (docs at /docs)."""
     from qmix_logistics.serving.server import check_host, is_loopback, serve
@@ -37,7 +38,8 @@ def serve_cmd(
 def export_cmd(
     checkpoint: Path = typer.Argument(..., help="Checkpoint file or run folder."),
     fmt: str = typer.Option(..., "--format", "-f", help="torchscript or onnx."),
-    out: Path = typer.Option(None, "--out", "-o", help="Output file (default: agent_step.pt / .onnx beside the checkpoint)."),
+    out: Path = typer.Option(None, "--out", "-o",
+                             help="Output file (default: agent_step.pt or agent_step.onnx beside the checkpoint)."),
 ) -> None:
     """Export the agent network (one decision step) to run on the vehicles themselves."""
     from qmix_logistics.serving.export import export_policy

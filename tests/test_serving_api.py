@@ -14,13 +14,14 @@ import torch
 
 import qmix_logistics
 from qmix_logistics.env import DispatchEnv
+from qmix_logistics.errors import QlogError
 from qmix_logistics.marl import LearnerConfig, load_policy, train
 from qmix_logistics.parallel_env import make_parallel_env
 from qmix_logistics.scenario import scenario_from_dict
 from qmix_logistics.serving.api import create_app
 from qmix_logistics.serving.server import BackgroundServer, check_host, is_loopback
+from qmix_logistics.serving.service import action_meanings
 from qlog_cli.app import main
-from qmix_logistics.errors import QlogError
 from tests.conftest import small_scenario_dict
 
 TOKEN = "test-token-123"
@@ -109,6 +110,16 @@ def test_policy_describes_sizes_agents_and_actions(client: httpx.Client, fleet_i
         "mixer": "qmix",
         "version": qmix_logistics.__version__,
     }
+
+
+def test_action_meanings_come_from_metadata_else_the_scenario_layout(fleet_inputs) -> None:
+    env, _, _ = fleet_inputs
+    n = env.n_actions
+    assert action_meanings({"action_meanings": [f"a{i}" for i in range(n)]}, n) == [f"a{i}" for i in range(n)]
+    elsewhere = small_scenario_dict()
+    elsewhere["network"] = {"kind": "graphml", "path": "/not/on/this/machine.graphml"}  # no file needed
+    assert action_meanings({"scenario": elsewhere}, n) == env.action_meanings()
+    assert action_meanings({}, 3) == ["action 0", "action 1", "action 2"]
 
 
 def test_act_equals_in_process_fleet_step_bit_for_bit(client: httpx.Client, checkpoint: Path, fleet_inputs) -> None:

@@ -96,7 +96,7 @@ class PolicyService:
             n_agents=policy.n_agents,
             agents=list(policy.agent_names),
             n_actions=policy.n_actions,
-            action_meanings=action_meanings(metadata, policy.n_actions, str(file)),
+            action_meanings=action_meanings(metadata, policy.n_actions),
             hidden_size=policy.hidden_dim,
             mixer=mixer,
             version=getattr(qmix_logistics, "__version__", "unknown"),
@@ -117,10 +117,12 @@ class PolicyService:
         p = self.policy
         problems: list[tuple[str, str]] = []
         if self.agent_index(r.agent) is None:
-            problems.append(("agent", f"unknown agent {r.agent!r}: use an index in [0, {p.n_agents}) "
-                                      f"or one of {', '.join(self.info.agents)}"))
-        for name, values, size in (("observation", r.observation, p.obs_dim), ("action_mask", r.action_mask, p.n_actions),
-                                   ("hidden", r.hidden, p.hidden_dim)):
+            names = ", ".join(self.info.agents[:3]) + (", ..." if p.n_agents > 3 else "")
+            problems.append(("agent", f"unknown agent {r.agent!r}: use an index in [0, {p.n_agents}) or a name "
+                                      f"({names})"))
+        sizes = (("observation", r.observation, p.obs_dim), ("action_mask", r.action_mask, p.n_actions),
+                 ("hidden", r.hidden, p.hidden_dim))
+        for name, values, size in sizes:
             if values is not None and len(values) != size:
                 problems.append((name, f"expected {size} values, got {len(values)}"))
         for name, values in (("observation", r.observation), ("hidden", r.hidden)):
@@ -182,19 +184,30 @@ class PolicyService:
         return actions[:rows], q[:rows], new_hidden[:rows]
 
 
-def action_meanings(metadata: dict[str, Any], n_actions: int, source: str) -> list[str]:
-    """The stored action meanings, else rebuilt from the stored scenario, else generic names."""
+def action_meanings(metadata: dict[str, Any], n_actions: int) -> list[str]:
+    """The stored action meanings, else rebuilt from the stored scenario, else generic names.
+
+    The scenario route builds only the action layout, not the env: the serving machine need not have the
+    road network or order files the policy was trained with.
+    """
     stored = metadata.get("action_meanings")
     if isinstance(stored, list) and len(stored) == n_actions:
         return [str(m) for m in stored]
     scenario = metadata.get("scenario")
     if isinstance(scenario, dict):
-        from qmix_logistics.env import DispatchEnv
-        from qmix_logistics.scenario import scenario_from_dict
+        from pydantic import ValidationError
 
-        meanings = DispatchEnv(scenario_from_dict(scenario, source=f"{source} (metadata.scenario)")).action_meanings()
-        if len(meanings) == n_actions:
-            return meanings
+        from qmix_logistics.env import ActionLayout
+        from qmix_logistics.scenario import Scenario
+
+        try:
+            trained_on = Scenario.model_validate(scenario)
+        except ValidationError:  # written by another version of the scenario schema
+            trained_on = None
+        if trained_on is not None:
+            layout = ActionLayout(trained_on.observation.pending_slots, trained_on.resolved_onboard_slots())
+            if layout.n_actions == n_actions:
+                return layout.meanings()
     return [f"action {a}" for a in range(n_actions)]
 
 
