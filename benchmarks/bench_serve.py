@@ -148,18 +148,23 @@ class ServerProcess:
         cmd = [sys.executable, "-m", "qlog_cli.app", "serve", str(checkpoint), "--host", LOOPBACK,
                "--port", str(self.port), "--max-body-kb", "4096"]
         env = {k: v for k, v in os.environ.items() if k != "QLOG_TOKEN"}
-        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log, env=env)
 
     def __enter__(self) -> str:
         try:
             wait_ready(self.url, timeout_s=120)
         except BaseException:
             self.stop()
+            self.log.seek(0)
+            sys.stderr.write(self.log.read()[-2000:].decode(errors="replace"))
+            self.log.close()
             raise
         return self.url
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+        self.log.close()
 
     def cpu_s(self) -> float | None:
         """CPU seconds the server process has used (Linux /proc), or None where unavailable."""
