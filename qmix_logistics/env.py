@@ -148,6 +148,41 @@ class DispatchEnv:
             return Deliver(int(self._onboard_ids[v, action - lay.first_deliver]))
         return ReturnToDepot()
 
+    def suggested_actions(self) -> np.ndarray:
+        """What a greedy dispatcher would do, as one action index per agent.
+
+        A deciding vehicle that is empty or at a depot loads its least-slack fitting order (each order
+        suggested once); a loaded vehicle delivers its nearest onboard order; an empty one with nothing
+        to load heads home. Learning uses it to guide exploration (``infos[agent]["expert_action"]``);
+        it is never part of an agent's observation.
+        """
+        w = self.world
+        assert w is not None and self._masks is not None
+        lay, masks = self.layout, self._masks
+        out = np.zeros(self.n_agents, dtype=np.int64)
+        taken: set[int] = set()
+        for v in w.pending_decisions():
+            here = int(w.node[v])
+            at_depot = bool((w.depot_node == here).any())
+            for k in range(lay.pending_slots):
+                o = int(self._pending_ids[v, k])
+                ok = masks[v, 1 + k] and o not in taken
+                if ok and (not w.onboard[v] or (at_depot and w.depot_node[w.orders.depot[o]] == here)):
+                    out[v] = 1 + k
+                    taken.add(o)
+                    break
+            else:
+                slots = [c for c in range(lay.onboard_slots) if masks[v, lay.first_deliver + c]]
+                if slots:
+                    tt = w.time_min[w.fleet.type_index[v], here]
+                    best = min(slots, key=lambda c: (tt[w.orders.dest[self._onboard_ids[v, c]]], c))
+                    out[v] = lay.first_deliver + best
+                elif masks[v, lay.return_action]:
+                    out[v] = lay.return_action
+                else:
+                    out[v] = int(np.flatnonzero(masks[v])[0])
+        return out
+
     def observations(self) -> np.ndarray:
         return self._obs  # type: ignore[return-value]
 

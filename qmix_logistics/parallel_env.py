@@ -51,8 +51,7 @@ class DispatchParallelEnv(ParallelEnv):
         self._next_seed = seed + 1
         obs, masks = self.core.reset(seed=seed)
         self.agents = list(self.possible_agents)
-        infos: dict[str, dict[str, Any]] = {a: {} for a in self.agents}
-        return self._pack(obs, masks), infos
+        return self._pack(obs, masks), self._infos({})
 
     def step(self, actions: dict[str, int]):
         acts = np.array([int(actions.get(a, 0)) for a in self.possible_agents], dtype=np.int64)
@@ -62,10 +61,15 @@ class DispatchParallelEnv(ParallelEnv):
         rewards = {a: reward for a in agents}
         terminations = {a: done for a in agents}
         truncations = {a: False for a in agents}
-        infos = {a: dict(info) for a in agents}
+        infos = self._infos(info) if not done else {a: dict(info) for a in agents}
         if done:
             self.agents = []
         return observations, rewards, terminations, truncations, infos
+
+    def _infos(self, info: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Per-agent infos; ``expert_action`` is a greedy dispatcher's suggestion (exploration hint only)."""
+        suggested = self.core.suggested_actions()
+        return {a: {**info, "expert_action": int(suggested[i])} for i, a in enumerate(self.possible_agents)}
 
     def state(self) -> np.ndarray:
         return self.core.state()

@@ -114,3 +114,21 @@ def test_no_idling_with_work_unless_allowed(small_scenario: Scenario) -> None:
             if done:
                 break
         assert seen_work
+
+
+def test_suggested_actions_are_valid_and_dispatch_like_greedy(small_scenario: Scenario) -> None:
+    from qmix_logistics.policies.heuristics import GreedyPolicy
+    from qmix_logistics.rollout import run_episode
+
+    env = DispatchEnv(small_scenario)
+    _, masks = env.reset(seed=9)
+    done = False
+    while not done:
+        a = env.suggested_actions()
+        assert masks[np.arange(env.n_agents), a].all()
+        _, masks, _, done, info = env.step(a)
+    greedy = run_episode(DispatchEnv(small_scenario), GreedyPolicy(), 9).kpis
+    assert info["kpis"]["service_level"] >= greedy["service_level"] - 0.15
+    pz = DispatchParallelEnv(small_scenario)
+    _, infos = pz.reset(seed=9)
+    assert all("expert_action" in infos[a] for a in pz.possible_agents)

@@ -123,3 +123,19 @@ def test_targets_ignore_a_masked_action_with_huge_q(mixer, double_q):
     # Valid next actions are worth 0, so the targets are the rewards 1 and 2 alone.
     assert stats["target_mean"] == pytest.approx(1.5, abs=1e-4)
     assert math.isfinite(stats["td_loss"])
+
+
+def test_guided_exploration_follows_valid_suggestions_only() -> None:
+    from qmix_logistics.marl.controller import epsilon_greedy
+
+    rng = np.random.default_rng(0)
+    q = np.zeros((200, 4))
+    avail = np.ones((200, 4), dtype=bool)
+    avail[:, 3] = False
+    expert = np.full(200, 2)
+    expert[::2] = -1  # no suggestion for half the agents: they explore uniformly
+    actions = epsilon_greedy(q, avail, 1.0, rng, expert, expert_share=1.0)
+    assert (actions[1::2] == 2).all()
+    assert set(actions[::2]) <= {0, 1, 2} and len(set(actions[::2])) > 1
+    greedy = epsilon_greedy(q + np.arange(4), avail, 0.0, rng, expert, expert_share=1.0)
+    assert (greedy == 2).all()  # epsilon 0: suggestions are ignored, the greedy valid action wins

@@ -64,6 +64,11 @@ class LearnerConfig(BaseModel):
     """Exploration rate once annealing is over."""
     epsilon_anneal_steps: int = Field(100_000, ge=0)
     """Env steps (summed over envs) over which epsilon falls linearly from start to end."""
+    expert_share: float = Field(0.0, ge=0.0, le=1.0)
+    """Share of exploratory actions that follow the env's suggestion (``infos[agent]["expert_action"]``)
+    instead of a uniform valid action; envs without suggestions explore uniformly."""
+    expert_warmup_episodes: int = Field(0, ge=0)
+    """First episodes played entirely by the env's suggestions, to seed the replay buffer with demonstrations."""
     target_update_interval: int = Field(200, ge=1)
     """Gradient updates between hard copies of the online networks into the target networks."""
     target_tau: float | None = Field(None, gt=0.0, le=1.0)

@@ -23,15 +23,28 @@ def greedy_actions(q_values: np.ndarray, avail: np.ndarray) -> np.ndarray:
     return np.where(avail, q_values, -np.inf).argmax(axis=-1)
 
 
-def epsilon_greedy(q_values: np.ndarray, avail: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
-    """With probability epsilon a uniformly random valid action, else the greedy valid action.
+def epsilon_greedy(
+    q_values: np.ndarray,
+    avail: np.ndarray,
+    epsilon: float,
+    rng: np.random.Generator,
+    expert: np.ndarray | None = None,
+    expert_share: float = 0.0,
+) -> np.ndarray:
+    """With probability epsilon an exploratory valid action, else the greedy valid action.
 
-    Random keys in [1, 2) on valid actions and 0 on masked ones make the argmax a uniform draw among the
-    valid actions that can never land on a masked one.
+    An exploratory action is the env's suggestion (``expert``, -1 = none) with probability
+    ``expert_share``, else uniform among valid actions: random keys in [1, 2) on valid actions and 0 on
+    masked ones make the argmax a uniform draw that can never land on a masked one. Q-learning is
+    off-policy, so guided exploration changes which transitions are seen, not what is learned from them.
     """
     explore = rng.random(q_values.shape[:-1]) < epsilon
     random_keys = np.where(avail, 1.0 + rng.random(q_values.shape), 0.0)
-    return np.where(explore, random_keys.argmax(axis=-1), greedy_actions(q_values, avail))
+    exploratory = random_keys.argmax(axis=-1)
+    if expert is not None and expert_share > 0.0:
+        follow = (rng.random(q_values.shape[:-1]) < expert_share) & (expert >= 0)
+        exploratory = np.where(follow, expert, exploratory)
+    return np.where(explore, exploratory, greedy_actions(q_values, avail))
 
 
 class MultiAgentController:
@@ -73,10 +86,15 @@ class MultiAgentController:
         epsilon: float,
         rng: np.random.Generator,
         greedy: bool = False,
+        expert: np.ndarray | None = None,
+        expert_share: float = 0.0,
     ) -> tuple[np.ndarray, torch.Tensor]:
         """Actions [K, N] and the new hidden state; ``greedy`` (evaluation) uses no randomness at all."""
         q, new_hidden = self.q_values(obs, last_actions, hidden)
-        actions = greedy_actions(q, avail) if greedy else epsilon_greedy(q, avail, epsilon, rng)
+        if greedy:
+            actions = greedy_actions(q, avail)
+        else:
+            actions = epsilon_greedy(q, avail, epsilon, rng, expert, expert_share)
         return actions.astype(np.int64), new_hidden
 
 

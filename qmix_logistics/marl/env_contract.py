@@ -73,6 +73,8 @@ class StepArrays:
     """The episode ended for good (no bootstrap)."""
     truncated: bool = False
     """The episode was cut by a time limit (bootstrap from the last state)."""
+    expert: np.ndarray | None = None
+    """[N] int: the env's suggested action per agent (``infos[agent]["expert_action"]``), -1 where none."""
 
     @property
     def done(self) -> bool:
@@ -114,18 +116,20 @@ class EnvAdapter:
 
     def reset(self, seed: int) -> StepArrays:
         """Reset with an explicit seed (episodes are reproducible from their seed alone)."""
-        observations, _ = self.env.reset(seed=int(seed))
+        observations, infos = self.env.reset(seed=int(seed))
         arrays = self._stack(observations, done=False)
+        arrays.expert = self._expert(infos, arrays)
         self._check_valid_action(arrays, "reset")
         return arrays
 
     def step(self, actions: np.ndarray) -> StepArrays:
         """Apply one action per agent (in ``spec.agents`` order)."""
         action_dict = {agent: int(a) for agent, a in zip(self._agents, actions, strict=True)}
-        observations, rewards, terminations, truncations, _ = self.env.step(action_dict)
+        observations, rewards, terminations, truncations, infos = self.env.step(action_dict)
         terminated = any(bool(terminations.get(a, False)) for a in self._agents)
         truncated = any(bool(truncations.get(a, False)) for a in self._agents) and not terminated
         arrays = self._stack(observations, done=terminated or truncated)
+        arrays.expert = self._expert(infos, arrays)
         arrays.reward = float(np.mean([float(rewards.get(a, 0.0)) for a in self._agents]))
         arrays.terminated, arrays.truncated = terminated, truncated
         if not arrays.done:
@@ -135,6 +139,19 @@ class EnvAdapter:
     def close(self) -> None:
         """Close the wrapped env."""
         self.env.close()
+
+    def _expert(self, infos: Any, arrays: StepArrays) -> np.ndarray | None:
+        """Suggested actions from ``infos[agent]["expert_action"]``; invalid or missing ones become -1."""
+        if not isinstance(infos, dict) or not any(
+            isinstance(infos.get(a), dict) and "expert_action" in infos[a] for a in self._agents
+        ):
+            return None
+        expert = np.full(len(self._agents), -1, dtype=np.int64)
+        for i, agent in enumerate(self._agents):
+            action = (infos.get(agent) or {}).get("expert_action", -1)
+            if 0 <= int(action) < self._n_actions and arrays.avail[i, int(action)]:
+                expert[i] = int(action)
+        return expert
 
     def _stack(self, observations: dict[str, Any], *, done: bool) -> StepArrays:
         obs = np.zeros((len(self._agents), self._obs_dim), dtype=np.float32)

@@ -134,10 +134,12 @@ class EnvRunner:
         epsilon: float = 0.0,
         rng: np.random.Generator | None = None,
         greedy: bool = False,
+        expert_share: float = 0.0,
     ) -> list[Episode]:
         """Play one episode per seed (K at a time) and return them in seed order.
 
-        ``greedy`` plays without exploration and draws no random numbers; otherwise ``rng`` drives epsilon-greedy.
+        ``greedy`` plays without exploration and draws no random numbers; otherwise ``rng`` drives
+        epsilon-greedy, whose exploratory actions follow the env's suggestions with ``expert_share``.
         """
         if self._closed:
             raise RuntimeError("the runner is closed")
@@ -145,7 +147,9 @@ class EnvRunner:
             raise ValueError("exploring needs an rng")
         episodes: list[Episode] = []
         for first in range(0, len(seeds), self.n_envs):
-            episodes += self._run_round(controller, list(seeds[first : first + self.n_envs]), epsilon, rng, greedy)
+            episodes += self._run_round(
+                controller, list(seeds[first : first + self.n_envs]), epsilon, rng, greedy, expert_share
+            )
         return episodes
 
     def _run_round(
@@ -155,6 +159,7 @@ class EnvRunner:
         epsilon: float,
         rng: np.random.Generator | None,
         greedy: bool,
+        expert_share: float = 0.0,
     ) -> list[Episode]:
         current = self._broadcast("reset", dict(enumerate(seeds)))
         records = [_EpisodeRecord(seed=seed) for seed in seeds]
@@ -173,6 +178,8 @@ class EnvRunner:
                 epsilon=epsilon,
                 rng=rng,  # type: ignore[arg-type]  # unused when greedy
                 greedy=greedy,
+                expert=_stack_expert([current[k] for k in active], self.spec.n_agents),
+                expert_share=expert_share,
             )
             hidden[active] = new_hidden
             last_actions[active] = actions
@@ -204,3 +211,10 @@ class EnvRunner:
                 proc.join(timeout=1)
         for conn in self._conns:
             conn.close()
+
+
+def _stack_expert(arrays: list[StepArrays], n_agents: int) -> np.ndarray | None:
+    """[K, N] suggested actions, or None when no env offers any."""
+    if all(a.expert is None for a in arrays):
+        return None
+    return np.stack([a.expert if a.expert is not None else np.full(n_agents, -1) for a in arrays])

@@ -257,8 +257,13 @@ class _TrainingSession:
     def _collect(self) -> list[Episode]:
         """One round: every env plays one exploring episode; episodes go into the buffer."""
         seeds = [episode_seed(self.config.seed, self.episodes + k) for k in range(self.runner.n_envs)]
-        epsilon = self.config.epsilon_at(self.env_steps)
-        episodes = self.runner.run_episodes(self.controller, seeds, epsilon=epsilon, rng=self.act_rng)
+        cfg = self.config
+        if self.episodes < cfg.expert_warmup_episodes:  # demonstrations: the env's suggestions throughout
+            epsilon, share = 1.0, 1.0
+        else:
+            epsilon, share = cfg.epsilon_at(self.env_steps), cfg.expert_share
+        episodes = self.runner.run_episodes(self.controller, seeds, epsilon=epsilon, rng=self.act_rng,
+                                            expert_share=share)
         for episode in episodes:
             self.buffer.add(episode)
             self.learner.observe_rewards(torch.from_numpy(episode.rewards))
