@@ -43,6 +43,10 @@ class Episode:
     """True when the env terminated (no bootstrap from the last state); False when it was truncated."""
     seed: int
     """The seed the env was reset with."""
+    expert: np.ndarray | None = None
+    """[T, n_agents] int suggested action at each step (-1 = none); kept for demonstration episodes."""
+    demo: bool = False
+    """Played entirely by the env's suggestions: its actions also train the large-margin loss."""
 
     @property
     def length(self) -> int:
@@ -81,6 +85,8 @@ class EpisodeBatch:
     """[B, C] float, 1 where the episode terminated after this step."""
     mask: torch.Tensor
     """[B, C] float, 1 for real trained transitions, 0 for padding."""
+    expert: torch.Tensor
+    """[B, C, N] long demonstrated action of the trained steps, -1 where none (not a demonstration)."""
     burn_in: int
     """Slots before the trained part that only warm the hidden state."""
 
@@ -102,7 +108,7 @@ class EpisodeBuffer:
         self.n_agents, self.obs_dim, self.state_dim, self.n_actions = n_agents, obs_dim, state_dim, n_actions
         self.memory_mb = memory_mb
         self.device = torch.device(device)
-        self.bytes_per_step = 4 * n_agents * obs_dim + 4 * state_dim + n_agents * n_actions + 2 * n_agents + 4 + 1
+        self.bytes_per_step = 4 * n_agents * obs_dim + 4 * state_dim + n_agents * n_actions + 4 * n_agents + 4 + 1
         self.capacity_steps = int(memory_mb * MIB) // self.bytes_per_step
         if self.capacity_steps < 2:
             raise QlogError(f"{memory_mb} MiB holds less than 2 env steps", field="training.buffer_mb")
@@ -115,6 +121,7 @@ class EpisodeBuffer:
         self.actions = np.zeros((c, n_agents), dtype=np.int16)
         self.rewards = np.zeros(c, dtype=np.float32)
         self.terminated = np.zeros(c, dtype=bool)
+        self.expert = np.full((c, n_agents), -1, dtype=np.int16)
         self._episodes: deque[tuple[int, int]] = deque()  # (first slot, transitions), oldest first
         self._write = 0
         self._table: tuple[np.ndarray, np.ndarray] | None = None
@@ -166,6 +173,9 @@ class EpisodeBuffer:
         self.rewards[start : end - 1] = episode.rewards
         self.rewards[end - 1] = 0.0
         self.terminated[start:end] = False
+        self.expert[start:end] = -1
+        if episode.demo and episode.expert is not None:
+            self.expert[start : end - 1] = episode.expert
         if length > 0:
             self.terminated[end - 2] = episode.terminated
         self._episodes.append((start, length))
@@ -236,6 +246,7 @@ class EpisodeBuffer:
         actions = np.where(trained[..., None], self.actions[t_slot], 0).astype(np.int64)
         rewards = np.where(trained, self.rewards[t_slot], 0.0).astype(np.float32)
         terminated = (self.terminated[t_slot] & trained).astype(np.float32)
+        expert = np.where(trained[..., None], self.expert[t_slot], -1).astype(np.int64)
 
         def to_device(array: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
@@ -250,6 +261,7 @@ class EpisodeBuffer:
             rewards=to_device(rewards),
             terminated=to_device(terminated),
             mask=to_device(trained.astype(np.float32)),
+            expert=to_device(expert),
             burn_in=burn_in,
         )
 
@@ -258,7 +270,7 @@ class EpisodeBuffer:
         used = max((start + length + 1 for start, length in self._episodes), default=0)
         arrays = {
             name: torch.from_numpy(getattr(self, name)[:used].copy())
-            for name in ("obs", "state", "avail", "actions", "rewards", "terminated")
+            for name in ("obs", "state", "avail", "actions", "rewards", "terminated", "expert")
         }
         return {
             "capacity_steps": self.capacity_steps,

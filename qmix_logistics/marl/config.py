@@ -69,6 +69,11 @@ class LearnerConfig(BaseModel):
     instead of a uniform valid action; envs without suggestions explore uniformly."""
     expert_warmup_episodes: int = Field(0, ge=0)
     """First episodes played entirely by the env's suggestions, to seed the replay buffer with demonstrations."""
+    demo_margin: float = Field(0.8, ge=0.0)
+    """Large-margin loss on demonstration steps (DQfD): the demonstrated action's Q must beat every other
+    valid action's by this much (in standardised reward units when rewards are standardised)."""
+    demo_loss_weight: float = Field(1.0, ge=0.0)
+    """Weight of the large-margin loss against the TD loss (0 turns it off)."""
     target_update_interval: int = Field(200, ge=1)
     """Gradient updates between hard copies of the online networks into the target networks."""
     target_tau: float | None = Field(None, gt=0.0, le=1.0)

@@ -162,6 +162,9 @@ class QLearner:
         td_error = (chosen_values - targets.detach()) * mask
         n_terms = mask.sum() * chosen_values.shape[-1]
         loss = td_error.pow(2).sum() / n_terms.clamp(min=1.0)
+        margin_loss = self._margin_loss(q[:, :-1], batch)
+        if margin_loss is not None:
+            loss = loss + cfg.demo_loss_weight * margin_loss
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -174,11 +177,32 @@ class QLearner:
             q_taken = (chosen_values * mask).sum() / (real * chosen_values.shape[-1])
             target_mean = (targets * mask).sum() / (real * targets.shape[-1])
         return {
+            "margin_loss": float(margin_loss.item()) if margin_loss is not None else 0.0,
             "td_loss": float(loss.item()),
             "grad_norm": float(grad_norm.item()),
             "q_taken_mean": float(q_taken.item()),
             "target_mean": float(target_mean.item()),
         }
+
+    def _margin_loss(self, q: torch.Tensor, batch: EpisodeBatch) -> torch.Tensor | None:
+        """DQfD's supervised loss, max_a [Q(a) + margin * (a != a_E)] - Q(a_E), on demonstrated steps.
+
+        Only where an agent had a real choice (more than one valid action); None when the batch holds none.
+        """
+        cfg = self.config
+        if cfg.demo_loss_weight == 0.0:
+            return None
+        expert = batch.expert
+        avail = batch.avail[:, batch.burn_in : -1]
+        where = (expert >= 0) & (avail.sum(dim=-1) > 1)
+        if not bool(where.any()):
+            return None
+        target = expert.clamp(min=0)
+        margins = torch.full_like(q, cfg.demo_margin)
+        margins.scatter_(-1, target.unsqueeze(-1), 0.0)
+        best = (q + margins).masked_fill(~avail, float("-inf")).max(dim=-1).values
+        demonstrated = q.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        return (best - demonstrated)[where].mean()
 
     def _update_targets(self) -> None:
         pairs = [(self.target_agent, self.agent)]

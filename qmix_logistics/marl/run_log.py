@@ -22,6 +22,7 @@ PROGRESS_COLUMNS = (
     "return_mean",
     "episode_length",
     "td_loss",
+    "margin_loss",
     "grad_norm",
     "q_taken_mean",
     "sps",
@@ -34,6 +35,7 @@ _TENSORBOARD_TAGS = {
     "epsilon": "charts/epsilon",
     "sps": "charts/SPS",
     "td_loss": "losses/td",
+    "margin_loss": "losses/margin",
     "grad_norm": "losses/grad_norm",
     "q_taken_mean": "losses/q_taken",
 }

@@ -39,6 +39,7 @@ class _EpisodeRecord:
     avail: list[np.ndarray] = field(default_factory=list)
     actions: list[np.ndarray] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
+    expert: list[np.ndarray] = field(default_factory=list)
 
     def observe(self, arrays: StepArrays) -> None:
         self.obs.append(arrays.obs)
@@ -54,6 +55,7 @@ class _EpisodeRecord:
             rewards=np.asarray(self.rewards, dtype=np.float32),
             terminated=terminated,
             seed=self.seed,
+            expert=np.stack(self.expert).astype(np.int64) if self.expert else None,
         )
 
 
@@ -183,6 +185,9 @@ class EnvRunner:
             )
             hidden[active] = new_hidden
             last_actions[active] = actions
+            for j, k in enumerate(active):
+                if current[k].expert is not None:
+                    records[k].expert.append(current[k].expert)
             current = self._broadcast("step", {k: actions[j] for j, k in enumerate(active)})
             for j, k in enumerate(active):
                 records[k].actions.append(actions[j])

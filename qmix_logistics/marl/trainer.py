@@ -258,12 +258,12 @@ class _TrainingSession:
         """One round: every env plays one exploring episode; episodes go into the buffer."""
         seeds = [episode_seed(self.config.seed, self.episodes + k) for k in range(self.runner.n_envs)]
         cfg = self.config
-        if self.episodes < cfg.expert_warmup_episodes:  # demonstrations: the env's suggestions throughout
-            epsilon, share = 1.0, 1.0
-        else:
-            epsilon, share = cfg.epsilon_at(self.env_steps), cfg.expert_share
+        demo = self.episodes < cfg.expert_warmup_episodes  # demonstrations: the env's suggestions throughout
+        epsilon, share = (1.0, 1.0) if demo else (cfg.epsilon_at(self.env_steps), cfg.expert_share)
         episodes = self.runner.run_episodes(self.controller, seeds, epsilon=epsilon, rng=self.act_rng,
                                             expert_share=share)
+        for episode in episodes:
+            episode.demo = demo and episode.expert is not None
         for episode in episodes:
             self.buffer.add(episode)
             self.learner.observe_rewards(torch.from_numpy(episode.rewards))
@@ -364,6 +364,7 @@ class _LogWindow:
             "return_mean": float(np.mean(session.recent_returns)) if session.recent_returns else math.nan,
             "episode_length": float(np.mean(self.lengths)) if self.lengths else math.nan,
             "td_loss": mean_stat("td_loss"),
+            "margin_loss": mean_stat("margin_loss"),
             "grad_norm": mean_stat("grad_norm"),
             "q_taken_mean": mean_stat("q_taken_mean"),
             "sps": (session.env_steps - self.since_step) / elapsed,
