@@ -10,7 +10,8 @@ import pytest
 
 from qmix_logistics.errors import QlogError
 from qmix_logistics.planning.engines import plan
-from qmix_logistics.planning.ortools_engine import OrToolsSettings, solve_ortools
+from qmix_logistics.planning.ortools_engine import solve_ortools
+from qmix_logistics.planning.ortools_settings import OrToolsSettings
 from qmix_logistics.planning.problem import (
     Objective,
     Plan,

@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 import numpy as np
-from google.protobuf import text_format
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2
-from ortools.util import optional_boolean_pb2
+from ortools.constraint_solver import pywrapcp
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.planning.ortools_settings import OrToolsSettings, portfolio, search_parameters
 from qmix_logistics.planning.problem import Plan, Problem, StopKind, TaskId, TaskKind
 from qmix_logistics.planning.scaling import (
     TIME_UNITS_PER_MIN,
@@ -44,37 +42,10 @@ from qmix_logistics.planning.scaling import (
 from qmix_logistics.planning.schedule import build_plan, empty_plan
 
 ENGINE_NAME = "ortools"
+FORK_OVERHEAD_S = 0.25
+"""Time kept back from a portfolio's search budget for forking the workers and collecting results."""
 COST_UNITS_PER_MONEY = 100_000
 """Objective resolution: 1e-5 money units (1 cm when a km costs 1)."""
-
-FORK_OVERHEAD_S = 0.15
-"""Time kept back from a portfolio's search budget for forking the workers and collecting results."""
-
-FirstSolution = routing_enums_pb2.FirstSolutionStrategy
-Metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic
-
-
-@dataclass(frozen=True)
-class OrToolsSettings:
-    """Search settings; the defaults are the ones measured on Solomon (see benchmarks/)."""
-
-    first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
-    """Name of a ``FirstSolutionStrategy`` value: builds the starting routes."""
-    alternative_first_solutions: tuple[str, ...] = ("LOCAL_CHEAPEST_COST_INSERTION",)
-    """Starting strategies of the other portfolio members (worker 2, 3, ...)."""
-    workers: int = 1
-    """Searches run in parallel processes, each from its own first solution; the best wins."""
-    metaheuristic: str = "GUIDED_LOCAL_SEARCH"
-    """Name of a ``LocalSearchMetaheuristic`` value: how the search escapes local optima."""
-    gls_lambda: float = 0.1
-    """Guided local search penalty weight relative to the average arc cost."""
-    use_full_propagation: bool = False
-    log_search: bool = False
-    extra_operators: tuple[str, ...] = field(default_factory=tuple)
-    """``local_search_operators`` fields to switch on besides OR-Tools' defaults."""
-    extra_parameters: str = ""
-    """Further ``RoutingSearchParameters`` in protobuf text format, merged last."""
-
 
 @dataclass
 class _Layout:
@@ -136,24 +107,6 @@ def _service_and_demand(problem: Problem, layout: _Layout) -> tuple[np.ndarray, 
         service[node] = duration_units(np.array([minutes]))[0]
         demand[node] = task.size if stop[1] is StopKind.PICKUP else -task.size
     return service, demand
-
-
-def _search_parameters(settings: OrToolsSettings, time_limit_s: float):
-    params = pywrapcp.DefaultRoutingSearchParameters()
-    params.first_solution_strategy = getattr(FirstSolution, settings.first_solution)
-    params.local_search_metaheuristic = getattr(Metaheuristic, settings.metaheuristic)
-    params.guided_local_search_lambda_coefficient = settings.gls_lambda
-    params.use_full_propagation = settings.use_full_propagation
-    params.log_search = settings.log_search
-    for name in settings.extra_operators:
-        setattr(params.local_search_operators, name, optional_boolean_pb2.BOOL_TRUE)
-    if settings.extra_parameters:
-        text_format.Merge(settings.extra_parameters, params)
-    params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
-    error = pywrapcp.FindErrorInRoutingSearchParameters(params)
-    if error:
-        raise QlogError(f"invalid OR-Tools search parameters: {error}", field="settings")
-    return params
 
 
 class _Model:
@@ -270,7 +223,7 @@ def _search(problem: Problem, time_limit_s: float, warm_start: Plan | None,
             settings: OrToolsSettings) -> tuple[list, list, int] | None:
     """One OR-Tools search: (stop sequences, dropped tasks, integer objective), or None."""
     model = _Model(problem)
-    params = _search_parameters(settings, time_limit_s)
+    params = search_parameters(settings, time_limit_s)
     solution = None
     if warm_start is not None:
         model.routing.CloseModelWithParameters(params)
@@ -283,12 +236,6 @@ def _search(problem: Problem, time_limit_s: float, warm_start: Plan | None,
         return None
     sequences, dropped = model.sequences(solution)
     return sequences, dropped, solution.ObjectiveValue()
-
-
-def _portfolio(settings: OrToolsSettings) -> list[OrToolsSettings]:
-    """The searches to run side by side: one per first-solution strategy, at most ``workers``."""
-    strategies = [settings.first_solution, *settings.alternative_first_solutions]
-    return [replace(settings, first_solution=s) for s in strategies[:max(1, settings.workers)]]
 
 
 def solve_ortools(problem: Problem, time_limit_s: float = 10.0, *,
@@ -304,9 +251,9 @@ def solve_ortools(problem: Problem, time_limit_s: float = 10.0, *,
     an infeasible seed is silently ignored in favour of the first-solution strategy.
     """
     started = time.perf_counter()
-    members = _portfolio(settings or OrToolsSettings())
+    members = portfolio(settings or OrToolsSettings())
     for member in members:
-        _search_parameters(member, time_limit_s)  # reject bad settings before forking
+        search_parameters(member, time_limit_s)  # reject bad settings before forking
     if len(members) == 1:
         outcomes = [_search(problem, time_limit_s, warm_start, members[0])]
     else:
