@@ -10,20 +10,16 @@ import typer
 from rich import box
 from rich.table import Table
 
+from typing import TYPE_CHECKING
+
 from qmix_logistics.atomic_io import atomic_write_bytes, atomic_write_json
-from qmix_logistics.env import DispatchEnv
 from qmix_logistics.errors import QlogError
-from qmix_logistics.scenario import Scenario, load_scenario
-from qmix_logistics.simulation import simulate
-from qmix_logistics.studies.episode import EpisodeOutcome
-from qmix_logistics.studies.replay import replay_orders
-from qmix_logistics.studies.route_animation import check_gif_path, write_shift_gif
-from qmix_logistics.studies.route_map import parse_window, route_map_png
-from qmix_logistics.studies.summary import headline_rows
-from qmix_logistics.studies.executors import check_executor
-from qmix_logistics.studies.sweep import SweepResult, plan_sweep, run_plan
-from qmix_logistics.studies.sweep_outputs import write_sweep_outputs
-from qmix_logistics.studies.trace import simulate_traced, trace_format, write_trace
+from qmix_logistics.scenario import load_scenario
+
+if TYPE_CHECKING:  # the study stack (pandas, scipy, matplotlib) loads only when a command needs it
+    from qmix_logistics.scenario import Scenario
+    from qmix_logistics.studies.episode import EpisodeOutcome
+    from qmix_logistics.studies.sweep import SweepResult
 from qlog_cli.console import console, progress_bar, summary_table
 
 _DEFAULT_MAP_WINDOW_MIN = 120.0
@@ -31,6 +27,8 @@ _DEFAULT_MAP_WINDOW_MIN = 120.0
 
 def validate(scenario: Path = typer.Argument(..., help="Scenario YAML file.")) -> None:
     """Check a scenario file: schema, files, node ids and network connectivity."""
+    from qmix_logistics.env import DispatchEnv
+
     sc = load_scenario(scenario)
     env = DispatchEnv(sc)
     net = env.net
@@ -48,6 +46,11 @@ def _safe(name: str) -> str:
 def _run_single(sc: Scenario, policy: str, episodes: int, seed: int | None, out: Path | None,
                 trace: Path | None, map_png: Path | None, gif: Path | None, window: str | None) -> None:
     """One policy, no grid: the classic KPI table and JSON, plus an optional trace, route map and GIF."""
+    from qmix_logistics.simulation import simulate
+    from qmix_logistics.studies.route_animation import check_gif_path, write_shift_gif
+    from qmix_logistics.studies.route_map import parse_window, route_map_png
+    from qmix_logistics.studies.trace import simulate_traced, trace_format, write_trace
+
     traced = trace is not None or map_png is not None or gif is not None
     start = sc.horizon.start_min
     bounds = parse_window(window) if window else (start, start + _DEFAULT_MAP_WINDOW_MIN)
@@ -87,6 +90,8 @@ _SHORT_HEADERS = {"episodes": "n", "service level": "service", "total cost": "co
 
 
 def _study_table(result: SweepResult) -> Table:
+    from qmix_logistics.studies.summary import headline_rows
+
     rows = headline_rows(result.summary(), [a.key for a in result.axes])
     table = Table(title=f"{result.scenario} · {len(result.seeds)} paired seed(s) · mean ± 95% CI",
                   box=box.SIMPLE_HEAD, pad_edge=False)
@@ -102,6 +107,10 @@ def _study_table(result: SweepResult) -> Table:
 def _run_study(sc: Scenario, policies: list[str], sweeps: list[str], episodes: int, seed: int | None,
                executor: str, workers: int | None, address: str | None, out_dir: Path | None) -> None:
     """A grid of what-ifs x policies on paired seeds, in parallel, written to one folder."""
+    from qmix_logistics.studies.executors import check_executor
+    from qmix_logistics.studies.sweep import plan_sweep, run_plan
+    from qmix_logistics.studies.sweep_outputs import write_sweep_outputs
+
     check_executor(executor, address)
     plan = plan_sweep(sc, policies, sweeps=sweeps, episodes=episodes, seed=seed)
     with progress_bar() as bar:
@@ -153,6 +162,8 @@ def simulate_cmd(
     sweeps = list(sweep or [])
     sc = load_scenario(scenario)
     if orders is not None:
+        from qmix_logistics.studies.replay import replay_orders
+
         sc = replay_orders(sc, orders)
     study = bool(sweeps) or len(policies) > 1 or workers is not None or out_dir is not None or executor != "local"
     if not study:
