@@ -17,6 +17,9 @@ Model, in brief (units are those of :mod:`qmix_logistics.planning.scaling`):
 * pickup-and-delivery: ``AddPickupAndDelivery`` + same vehicle + pickup time <= delivery time;
 * onboard orders: the stop's vehicle variable is fixed to the carrying vehicle, never dropped;
 * optional tasks: a disjunction per stop at half the drop penalty, both stops active together.
+
+Search: see :mod:`qmix_logistics.planning.ortools_settings` for the settings and the measurements
+behind the defaults (guided local search from two different first solutions, one per core).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ FORK_OVERHEAD_S = 0.25
 """Time kept back from a portfolio's search budget for forking the workers and collecting results."""
 COST_UNITS_PER_MONEY = 100_000
 """Objective resolution: 1e-5 money units (1 cm when a km costs 1)."""
+
 
 @dataclass
 class _Layout:
@@ -219,11 +223,15 @@ class _Model:
         return sequences, dropped
 
 
+def _has_pairs(problem: Problem) -> bool:
+    return any(task.kind is TaskKind.PICKUP_DELIVERY for task in problem.tasks)
+
+
 def _search(problem: Problem, time_limit_s: float, warm_start: Plan | None,
             settings: OrToolsSettings) -> tuple[list, list, int] | None:
     """One OR-Tools search: (stop sequences, dropped tasks, integer objective), or None."""
     model = _Model(problem)
-    params = search_parameters(settings, time_limit_s)
+    params = search_parameters(settings, time_limit_s, has_pairs=_has_pairs(problem))
     solution = None
     if warm_start is not None:
         model.routing.CloseModelWithParameters(params)
@@ -248,7 +256,9 @@ def solve_ortools(problem: Problem, time_limit_s: float = 10.0, *,
 
     ``warm_start``: a previous plan whose routes (by vehicle id and task id) seed the search when
     they are still feasible for this problem; stops of tasks that no longer exist are skipped, and
-    an infeasible seed is silently ignored in favour of the first-solution strategy.
+    an infeasible seed is silently ignored in favour of the first-solution strategy. In a
+    portfolio only the first member starts from the seed, the others from their own strategies,
+    so that the parallel searches stay different.
     """
     started = time.perf_counter()
     members = portfolio(settings or OrToolsSettings())
@@ -259,7 +269,9 @@ def solve_ortools(problem: Problem, time_limit_s: float = 10.0, *,
     else:
         budget = max(time_limit_s - (time.perf_counter() - started) - FORK_OVERHEAD_S, 0.05)
         with multiprocessing.get_context("fork").Pool(len(members)) as pool:
-            outcomes = pool.starmap(_search, [(problem, budget, warm_start, m) for m in members])
+            jobs = [(problem, budget, warm_start if i == 0 else None, member)
+                    for i, member in enumerate(members)]
+            outcomes = pool.starmap(_search, jobs)
     found = [outcome for outcome in outcomes if outcome is not None]
     wall = time.perf_counter() - started
     if not found:
