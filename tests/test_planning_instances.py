@@ -106,3 +106,37 @@ def test_a_missing_file_is_a_user_error(tmp_path):
     with pytest.raises(QlogError) as error:
         read_instance(tmp_path / "nowhere.txt")
     assert "nowhere.txt" in str(error.value)
+
+
+VRPLIB_CVRP = """NAME : tiny
+TYPE : CVRP
+DIMENSION : 4
+EDGE_WEIGHT_TYPE : EUC_2D
+CAPACITY : 10
+NODE_COORD_SECTION
+1 0 0
+2 3 4
+3 6 8
+4 0 5
+DEMAND_SECTION
+1 0
+2 4
+3 5
+4 3
+DEPOT_SECTION
+1
+-1
+EOF
+"""
+
+
+def test_a_vrplib_cvrp_file_is_read_with_rounded_distances_and_solved(tmp_path):
+    path = tmp_path / "tiny.vrp"
+    path.write_text(VRPLIB_CVRP)
+    instance = read_instance(path)
+    assert (instance.kind, instance.num_nodes, instance.capacity) == ("cvrp", 4, 10)
+    problem = to_problem(instance)
+    assert problem.distance_km[2, 3] == 7.0  # sqrt(45) = 6.7, rounded as EUC_2D asks
+    result = solve_instance(path, engine="ortools", time_limit_s=0.5)
+    assert result.feasible, result.feasibility.violations
+    assert result.vehicles == 2 and result.gap_pct is None

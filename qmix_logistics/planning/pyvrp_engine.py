@@ -1,28 +1,37 @@
 """Solve a :class:`Problem` with PyVRP's iterated local search.
 
-PyVRP (0.14) models most of the problem natively: locations separate from clients (so several
-stops may share a place), depots per vehicle start and end, ``Shipment`` for pickup-and-delivery
-pairs, vehicle shift windows (``tw_early`` = start time, ``tw_late`` = shift end), a residual
-``initial_load``, optional clients/shipments with a ``prize`` (= drop penalty), and fixed costs.
+PyVRP (0.14) models most of the problem natively and exactly: locations separate from clients
+(so several stops may share a place), a depot at every vehicle's start and end location, so a
+vehicle that is mid-route in a dispatch snapshot simply starts from a depot at its position with
+its shift opening at its start time (``tw_early``; ``tw_late`` = shift end), ``Shipment`` for
+pickup-and-delivery pairs, a residual ``initial_load``, optional clients/shipments with a
+``prize`` (= drop penalty), fixed costs, and per-vehicle-type cost per distance. Identical
+vehicles share one vehicle type, so the search does not waste moves on symmetric swaps.
 
-Three things it has no notion of are modelled as follows; each is an approximation for dispatch
-snapshots and exact for the static benchmarks (which use none of them):
+Measured with 10 s of CPU per run: mean gap to the best-known distance -0.04 % on the six shared
+Solomon instances (below the listed best-known distance on R201 and RC101) and 0.27 % on twelve
+held-out ones.
 
-* **Open routes**: the end depot is a dummy location that every location reaches at zero distance
-  and time, so the route ends where its last service ends.
-* **Pinned onboard orders**: each onboard delivery gets a private copy of its location, and each
-  vehicle carrying onboard orders gets its own routing profile. Only that profile can reach the
-  private location; in every other profile the arcs into and out of it cost PyVRP's maximum
-  distance and duration. A pinned order on the wrong vehicle is therefore never cheaper, but it
+Three things PyVRP has no notion of are modelled as follows (the benchmarks use none of them):
+
+* **Open routes** (exact): the end depot is a dummy location that every location reaches at zero
+  distance and time, so the route ends where its last service ends.
+* **Pinned onboard orders** (a penalty, checked afterwards): each onboard delivery gets a private
+  copy of its location, and each vehicle carrying onboard orders gets its own routing profile.
+  Only that profile can reach the private location; in every other profile the arcs into and out
+  of it cost PyVRP's maximum distance and duration. A pinned order on the wrong vehicle is therefore never cheaper, but it
   is a penalty, not a constraint: :func:`build_plan` re-checks and reports a violation should the
   search ever return one. The goods are client ``delivery`` amounts, which PyVRP loads at the
   route start, so the capacity accounting of onboard orders is exact.
-* **Soft due times**: PyVRP has hard windows only (lateness is "time warp", never accepted in
-  a feasible solution). A stop's window is closed at its due time when the due time can be met
-  by at least one vehicle driving there directly; otherwise (already late, or hopeless) it is
-  closed at the task's deadline or left open. Lateness is thus not traded against distance
-  inside the search: the plan's lateness is measured afterwards by :func:`build_plan`, and it
-  is zero except for tasks that could not be on time anyway.
+* **Soft due times** (approximate): PyVRP has hard windows only (lateness is "time warp", never
+  accepted in a feasible solution). A stop's window is closed at its due time when the due time
+  can be met by at least one vehicle driving there directly; otherwise (already late, or
+  hopeless) it is closed at the task's deadline or left open. Lateness is thus not traded
+  against distance inside the search: the plan's lateness is measured afterwards by
+  :func:`build_plan` and is zero except for tasks that could not be on time anyway. The price:
+  when tasks could each be on time but not all together, PyVRP drops optional ones (paying their
+  penalty) or returns an infeasible plan for required ones, where OR-Tools would accept and
+  price some lateness. Use OR-Tools when lateness trade-offs matter.
 
 Warm starts are supported: the previous plan's routes become PyVRP's initial solution when they
 can be expressed in the new data (PyVRP itself repairs infeasibility through its penalties).
