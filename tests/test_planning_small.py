@@ -251,3 +251,32 @@ def test_an_ortools_portfolio_of_two_workers_returns_the_better_plan():
     result = solve_ortools(problem, LIMIT_S, settings=OrToolsSettings(workers=2))
     assert result.status is PlanStatus.FEASIBLE
     assert sorted(s.task_id for r in result.routes for s in r.stops) == list(range(1, 13))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_mixed_dispatch_snapshot_is_planned_without_breaking_hard_rules(engine):
+    # Two vehicles mid-shift (one carrying an order), a warehouse, eight customers; new orders
+    # have soft due times, deadlines and drop penalties; routes are open.
+    rng = np.random.default_rng(5)
+    points = [(0.0, 0.0)] + [tuple(p) for p in rng.uniform(-20, 20, size=(10, 2))]
+    vehicles = [Vehicle(id="v1", start_location=9, start_min=30, capacity=10, current_load=6,
+                        onboard=("o1",), cost_per_km=1.0),
+                Vehicle(id="v2", start_location=10, start_min=35, capacity=8, cost_per_km=1.5,
+                        fixed_cost=5.0, shift_end_min=300)]
+    tasks = [Task(id="o1", kind=TaskKind.ONBOARD, location=1, size=4, due_min=60)]
+    tasks += [Task(id=f"n{i}", kind=TaskKind.PICKUP_DELIVERY, pickup_location=0, location=i,
+                   size=3, pickup_earliest_min=40, due_min=90 + 10 * i, deadline_min=200,
+                   service_min=2, pickup_service_min=3, drop_penalty=80.0)
+              for i in range(2, 9)]
+    problem = problem_on(points, vehicles, tasks, hard_time_windows=False,
+                         objective=Objective(lateness_cost_per_min=0.5))
+    result = plan(problem, engine, 1.0)
+    assert result.status is PlanStatus.FEASIBLE, result.violations
+    assert (("o1", StopKind.DELIVERY)) in route_of(result, "v1")
+    for v in range(2):
+        assert max(loads_along(problem, result, v)) <= problem.vehicles[v].capacity
+    served = {s.task_id for r in result.routes for s in r.stops}
+    assert served | set(result.dropped) == {t.id for t in tasks}
+    assert result.cost.total == pytest.approx(
+        result.cost.distance_cost + result.cost.lateness_cost + result.cost.drop_cost
+        + result.cost.fixed_cost)

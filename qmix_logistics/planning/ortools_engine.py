@@ -45,7 +45,7 @@ from qmix_logistics.planning.scaling import (
 from qmix_logistics.planning.schedule import build_plan, empty_plan
 
 ENGINE_NAME = "ortools"
-FORK_OVERHEAD_S = 0.25
+FORK_OVERHEAD_S = 0.1
 """Time kept back from a portfolio's search budget for forking the workers and collecting results."""
 COST_UNITS_PER_MONEY = 100_000
 """Objective resolution: 1e-5 money units (1 cm when a km costs 1)."""

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -59,6 +60,7 @@ from pyvrp import (
     VehicleType,
 )
 from pyvrp.constants import MAX_VALUE
+from pyvrp.exceptions import PenaltyBoundWarning
 from pyvrp.stop import MaxRuntime
 
 from qmix_logistics.planning.problem import Plan, Problem, StopKind, Task, TaskId, TaskKind
@@ -295,8 +297,12 @@ def solve_pyvrp(problem: Problem, time_limit_s: float = 10.0, *,
     started = time.perf_counter()
     tr = _translate(problem)
     initial = _initial_solution(problem, tr, warm_start) if warm_start is not None else None
-    result = pyvrp.solve(tr.data, MaxRuntime(max(time_limit_s, 1e-3)), seed=seed,
-                         collect_stats=False, display=False, initial_solution=initial)
+    with warnings.catch_warnings():
+        # Raised when penalties saturate on tight instances; the plan's status already says
+        # whether the result is feasible, so the warning would only be noise for a dispatcher.
+        warnings.simplefilter("ignore", PenaltyBoundWarning)
+        result = pyvrp.solve(tr.data, MaxRuntime(max(time_limit_s, 1e-3)), seed=seed,
+                             collect_stats=False, display=False, initial_solution=initial)
     wall = time.perf_counter() - started
     if not result.best.routes() and not math.isfinite(result.cost()):
         return empty_plan(problem, engine=ENGINE_NAME, wall_time_s=wall)
