@@ -19,7 +19,8 @@ from tests.conftest import small_scenario_dict
 
 TINY = {"total_env_steps": 600, "learning_starts": 200, "batch_size": 4, "buffer_mb": 16,
         "eval_interval_steps": 300, "eval_episodes": 1, "checkpoint_interval_steps": 300,
-        "log_interval_steps": 100, "agent_hidden_dim": 16, "mixer_embed_dim": 8, "hypernet_hidden_dim": 16}
+        "log_interval_steps": 100, "agent_hidden_dim": 16, "mixer_embed_dim": 8, "hypernet_hidden_dim": 16,
+        "expert_warmup_episodes": 1, "expert_share": 0.5, "margin_on_all_steps": True}
 
 
 def _scenario(**training):
@@ -40,6 +41,7 @@ def test_train_writes_a_loadable_checkpoint_and_compares_with_greedy(tmp_path: P
     assert metadata["scenario"]["name"] == "small" and metadata["action_meanings"][0] == "wait"
     rows = list(csv.DictReader(open(tmp_path / "run" / "progress.csv")))
     assert rows and int(rows[-1]["env_steps"]) >= 500
+    assert float(rows[-1]["margin_loss"]) > 0.0  # the env's suggestions reach the learner
     report = simulate(sc, LearnedPolicy.from_checkpoint(tmp_path / "run", sc), episodes=1, seed=3)
     assert report.episodes[0].kpis["orders_created"] > 0
 

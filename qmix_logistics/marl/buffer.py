@@ -46,7 +46,8 @@ class Episode:
     expert: np.ndarray | None = None
     """[T, n_agents] int suggested action at each step (-1 = none); kept for demonstration episodes."""
     demo: bool = False
-    """Played entirely by the env's suggestions: its actions also train the large-margin loss."""
+    """Its suggested actions train the large-margin loss (a demonstration, or every episode when
+    ``margin_on_all_steps``)."""
 
     @property
     def length(self) -> int:
@@ -86,7 +87,7 @@ class EpisodeBatch:
     mask: torch.Tensor
     """[B, C] float, 1 for real trained transitions, 0 for padding."""
     expert: torch.Tensor
-    """[B, C, N] long demonstrated action of the trained steps, -1 where none (not a demonstration)."""
+    """[B, C, N] long suggested action that trains the margin loss, -1 where none."""
     burn_in: int
     """Slots before the trained part that only warm the hidden state."""
 

@@ -74,6 +74,10 @@ class LearnerConfig(BaseModel):
     valid action's by this much (in standardised reward units when rewards are standardised)."""
     demo_loss_weight: float = Field(1.0, ge=0.0)
     """Weight of the large-margin loss against the TD loss (0 turns it off)."""
+    margin_on_all_steps: bool = False
+    """Apply the margin loss to the env's suggestion at every stored step, not only in demonstration
+    episodes: the policy stays close to the suggested rule and departs from it only where the TD targets
+    favour another action by more than the margin."""
     target_update_interval: int = Field(200, ge=1)
     """Gradient updates between hard copies of the online networks into the target networks."""
     target_tau: float | None = Field(None, gt=0.0, le=1.0)

@@ -263,7 +263,7 @@ class _TrainingSession:
         episodes = self.runner.run_episodes(self.controller, seeds, epsilon=epsilon, rng=self.act_rng,
                                             expert_share=share)
         for episode in episodes:
-            episode.demo = demo and episode.expert is not None
+            episode.demo = (demo or cfg.margin_on_all_steps) and episode.expert is not None
         for episode in episodes:
             self.buffer.add(episode)
             self.learner.observe_rewards(torch.from_numpy(episode.rewards))
