@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import multiprocessing
 
 import numpy as np
 import pytest
@@ -280,3 +281,19 @@ def test_a_mixed_dispatch_snapshot_is_planned_without_breaking_hard_rules(engine
     assert result.cost.total == pytest.approx(
         result.cost.distance_cost + result.cost.lateness_cost + result.cost.drop_cost
         + result.cost.fixed_cost)
+
+
+def _plan_in_daemon(queue) -> None:
+    points = [(0, 0), (3, 4)]
+    problem = problem_on(points, [Vehicle(id=0, start_location=0, end_location=0, capacity=5)],
+                         [Task(id=1, kind=TaskKind.VISIT, location=1, size=1)])
+    queue.put(plan(problem, "ortools", 0.3).status.value)
+
+
+def test_ortools_inside_a_daemonic_worker_falls_back_to_one_search():
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    worker = context.Process(target=_plan_in_daemon, args=(queue,), daemon=True)
+    worker.start()
+    assert queue.get(timeout=30) == "feasible"
+    worker.join(timeout=30)

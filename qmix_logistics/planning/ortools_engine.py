@@ -264,6 +264,8 @@ def solve_ortools(problem: Problem, time_limit_s: float = 10.0, *,
     members = portfolio(settings or OrToolsSettings())
     for member in members:
         search_parameters(member, time_limit_s)  # reject bad settings before forking
+    if multiprocessing.current_process().daemon:
+        members = members[:1]  # daemonic workers (e.g. vectorised envs) may not fork children
     if len(members) == 1:
         outcomes = [_search(problem, time_limit_s, warm_start, members[0])]
     else:
