@@ -12,7 +12,10 @@ then takes the first stop of its route that is still actionable:
 * a pickup of a READY order that fits → ``Load``; among consecutive pickups at one warehouse the
   first ready one goes first; an order still being picked → drive home to wait for it, or ``Wait``
   briefly at the warehouse (a vehicle is woken as soon as an order becomes ready);
-* a delivery of an order on board → ``Deliver``;
+* a delivery of an order on board → ``Deliver``; but a vehicle at its depot with room left holds
+  (``Wait``) while every delivery it carries keeps ``hold_slack_min`` of slack to its due time, so
+  that the next re-plan can add orders that arrive meanwhile to its trip (consolidation: the
+  planner itself only sees orders that have arrived, so it would send half-empty vehicles out);
 * stops of orders that are gone (taken, delivered, dropped) are skipped;
 * no stop left → deliver any order still on board, else drive home, else ``Wait``.
 
@@ -24,9 +27,11 @@ greedy rule dispatches.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
+from pyvrp.exceptions import PenaltyBoundWarning
 
 from qmix_logistics.env import DispatchEnv
 from qmix_logistics.errors import QlogError
@@ -55,6 +60,11 @@ class RollingHorizonConfig:
     """Seed each search with the previous plan's routes."""
     picking_wait_min: float = 1.0
     """How long a vehicle at the warehouse waits for a planned order that is still being picked."""
+    hold_slack_min: float = 0.0
+    """A loaded vehicle at its depot waits for more orders while every delivery keeps this much
+    slack to its due time (0: leave as soon as the plan says)."""
+    hold_wait_min: float = 2.0
+    """How long one such hold lasts before the vehicle decides again (earlier if an order is ready)."""
     idle_wait_min: float | None = None
     """Wait of a vehicle with nothing to do at its depot (None: the scenario's ``wait_min``)."""
     snapshot: SnapshotOptions = field(default_factory=SnapshotOptions)
@@ -152,13 +162,16 @@ class RollingHorizonPolicy:
             return
         started = time.perf_counter()
         warm = self._plan if self.config.warm_start else None
-        result = plan(problem, engine=self.engine, time_limit_s=self.config.time_limit_s, warm_start=warm)
-        if result.status is PlanStatus.NO_SOLUTION:
-            # The engine's construction heuristic can fail where a plan exists; start the search
-            # again from the plan that only delivers what is on board (all pickups left open).
-            self.stats.retries += 1
-            result = plan(problem, engine=self.engine, time_limit_s=self.config.time_limit_s,
-                          warm_start=onboard_only_plan(problem, self.engine))
+        with warnings.catch_warnings():
+            # PyVRP warns when its penalties saturate; such a plan is counted as infeasible below.
+            warnings.simplefilter("ignore", PenaltyBoundWarning)
+            result = plan(problem, engine=self.engine, time_limit_s=self.config.time_limit_s, warm_start=warm)
+            if result.status is PlanStatus.NO_SOLUTION:
+                # The engine's construction heuristic can fail where a plan exists; start the search
+                # again from the plan that only delivers what is on board (all pickups left open).
+                self.stats.retries += 1
+                result = plan(problem, engine=self.engine, time_limit_s=self.config.time_limit_s,
+                              warm_start=onboard_only_plan(problem, self.engine))
         self.stats.solve_s += time.perf_counter() - started
         self.stats.plans += 1
         self.stats.tasks += len(problem.tasks)
@@ -180,8 +193,31 @@ class RollingHorizonPolicy:
                 if w.state[o] in (_READY, _PICKING):
                     return self._pickup(w, v, route, i)
             elif o in w.onboard[v]:
+                if self._hold(w, v, route[i:]):
+                    return Wait(self.config.hold_wait_min)
                 return Deliver(o)
         return self._idle(w, v)
+
+    def _hold(self, w: World, v: int, route: Route) -> bool:
+        """Whether a loaded vehicle at its depot should wait for more orders before leaving.
+
+        It holds while it has room and every remaining delivery, started now, would still be at
+        least ``hold_slack_min`` ahead of its due time (and the route ahead of the shift end).
+        """
+        hold = self.config.hold_slack_min
+        here = int(w.node[v])
+        if hold <= 0 or here != int(w.depot_node[w.fleet.home_depot[v]]) or w.load[v] >= w.fleet.capacity[v]:
+            return False
+        travel = w.time_min[w.fleet.type_index[v]]
+        service = w.scenario.demand.service_time_min
+        clock, slack = w.now, np.inf
+        for o, kind in route:
+            if kind is StopKind.DELIVERY and o in w.onboard[v]:
+                clock += travel[here, w.orders.dest[o]]
+                here = int(w.orders.dest[o])
+                slack = min(slack, w.orders.due_min[o] - clock)
+                clock += service
+        return slack >= hold and clock + hold <= w.fleet.shift_end[v]
 
     def _pickup(self, w: World, v: int, route: Route, i: int) -> Command:
         """Load the first ready order of the run of pickups at one warehouse that starts at ``i``."""

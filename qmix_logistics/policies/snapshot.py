@@ -22,8 +22,9 @@ centralized decision. Choices made here, each an approximation of the simulator:
 * **Service times**: the warehouse's ``load_time_min`` per pickup (dock queues are not modelled),
   ``demand.service_time_min`` per delivery.
 * **Routes** are open (a vehicle may end anywhere) unless ``end_at_depot``, which makes each route
-  end at the vehicle's home depot, pricing the drive back that the next pickup needs anyway.
-  Routes must end by the vehicle's shift end.
+  end at the vehicle's home depot, pricing the drive back that the next pickup needs anyway; in
+  the last ``open_last_min`` of a shift routes are open again (nothing follows them). Routes must
+  end by the vehicle's shift end.
 * **Travel times**: the matrix of one vehicle type for everyone: the type with most vehicles (ties:
   the slower type). Exact when the fleet has one speed; with mixed speeds the schedule of the other
   types is an estimate that the next re-plan corrects. Distances come from the same type.
@@ -53,6 +54,9 @@ class SnapshotOptions:
     """Also plan orders still being picked, with an estimated ready time."""
     end_at_depot: bool = False
     """Close every route at the vehicle's home depot instead of leaving it open."""
+    open_last_min: float = 60.0
+    """With ``end_at_depot``: leave the route open anyway when the shift ends within this many
+    minutes of the vehicle's start (the drive back is not needed, and would cut deliveries)."""
     lateness_weight: float = 1.0
     """Multiplies ``costs.lateness_per_min`` in the planner's objective (1 = the true price)."""
     drop_weight: float = 1.0
@@ -119,13 +123,16 @@ def build_snapshot(world: World, options: SnapshotOptions | None = None) -> Snap
     on_duty = [v for v in range(world.n_vehicles) if start_min[v] < shift_end[v]
                and (world.active[v] or fleet.shift_start[v] > now)]
 
+    # Closed routes until the last stretch of a shift, when the drive back is no longer needed.
+    closed = {v: options.end_at_depot and shift_end[v] - start_min[v] > options.open_last_min for v in on_duty}
+
     # Orders on board stay with their vehicle, unless they are lost whatever happens.
     pinned: dict[int, list[int]] = {}
     for v in on_duty:
-        reachable = [o for o in carried[v]
+        back = travel[:, home[v]] if closed[v] else np.zeros(len(travel))
+        pinned[v] = [o for o in carried[v]
                      if start_min[v] + travel[start_node[v], orders.dest[o]]
-                     <= min(orders.deadline_min[o], shift_end[v] - service)]
-        pinned[v] = reachable
+                     <= min(orders.deadline_min[o], shift_end[v] - service - back[orders.dest[o]])]
 
     # Orders waiting at a warehouse: ready now, or expected ready after picking.
     ready_at = {int(o): now for o in np.flatnonzero(world.state == _READY)}
@@ -155,7 +162,7 @@ def build_snapshot(world: World, options: SnapshotOptions | None = None) -> Snap
         vehicles.append(Vehicle(
             id=v, start_location=loc[int(start_node[v])], capacity=int(fleet.capacity[v]),
             start_min=float(start_min[v]),
-            end_location=loc[int(home[v])] if options.end_at_depot else None,
+            end_location=loc[int(home[v])] if closed[v] else None,
             shift_end_min=float(shift_end[v]),
             current_load=int(sum(orders.size[o] for o in carried[v])),
             onboard=tuple(pinned[v]), cost_per_km=float(fleet.cost_per_km[v])))
