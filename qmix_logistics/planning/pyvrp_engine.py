@@ -9,8 +9,8 @@ pickup-and-delivery pairs, a residual ``initial_load``, optional clients/shipmen
 vehicles share one vehicle type, so the search does not waste moves on symmetric swaps.
 
 Measured with 10 s of CPU per run: mean gap to the best-known distance -0.04 % on the six shared
-Solomon instances (below the listed best-known distance on R201 and RC101) and 0.27 % on twelve
-held-out ones.
+Solomon instances (below the listed best-known distance on R201 and RC101) and 0.29 % over the
+50 other Solomon instances.
 
 Three things PyVRP has no notion of are modelled as follows (the benchmarks use none of them):
 
