@@ -140,3 +140,12 @@ def test_a_vrplib_cvrp_file_is_read_with_rounded_distances_and_solved(tmp_path):
     result = solve_instance(path, engine="ortools", time_limit_s=0.5)
     assert result.feasible, result.feasibility.violations
     assert result.vehicles == 2 and result.gap_pct is None
+
+
+@needs_data
+def test_minimising_vehicles_uses_the_hierarchical_best_known_entry():
+    result = solve_instance(DATA / "solomon" / "R101.txt", engine="pyvrp", time_limit_s=1.5,
+                            minimise_vehicles=True)
+    assert result.feasible
+    assert result.bks_distance == pytest.approx(1645.79)  # the "R101" entry, 19 vehicles
+    assert result.vehicles <= 20

@@ -154,12 +154,19 @@ def _read_lilim(path: Path, text: str) -> BenchmarkInstance:
         sibling=sibling)
 
 
-def to_problem(instance: BenchmarkInstance) -> Problem:
-    """The generic problem of a benchmark: identical vehicles at the depot, hard windows."""
+def to_problem(instance: BenchmarkInstance, *, minimise_vehicles: bool = False) -> Problem:
+    """The generic problem of a benchmark: identical vehicles at the depot, hard windows.
+
+    The objective is total distance. ``minimise_vehicles`` gives the literature's hierarchical
+    objective instead (fewest vehicles first, then distance): each vehicle costs more than any
+    set of routes can drive, namely twice the sum of all depot-customer distances.
+    """
     distance = instance.distance_matrix()
     horizon = float(instance.due_min[0])
+    fixed = 2.0 * float(distance[0].sum() + distance[:, 0].sum()) if minimise_vehicles else 0.0
     vehicles = [Vehicle(id=v, start_location=0, end_location=0, capacity=instance.capacity,
-                        shift_end_min=horizon) for v in range(instance.num_vehicles)]
+                        shift_end_min=horizon, fixed_cost=fixed)
+                for v in range(instance.num_vehicles)]
     tasks = []
     for i in range(1, instance.num_nodes):
         if instance.kind != "pdptw":
@@ -181,11 +188,13 @@ def to_problem(instance: BenchmarkInstance) -> Problem:
                    hard_time_windows=True, name=instance.name)
 
 
-def best_known_distance(instance: BenchmarkInstance, bks_file: str | Path | None = None) -> float | None:
+def best_known_distance(instance: BenchmarkInstance, bks_file: str | Path | None = None, *,
+                        hierarchical: bool = False) -> float | None:
     """Best-known distance from a ``BKS.json`` (default: beside the instance), None if unknown.
 
     The ``NAME_distance`` entry (distance-only objective) is preferred; files that only give the
-    hierarchical ``NAME`` entry (vehicles first, e.g. Li & Lim) fall back to it.
+    hierarchical ``NAME`` entry (vehicles first, e.g. Li & Lim) fall back to it. With
+    ``hierarchical`` the ``NAME`` entry is used: the distance of the fewest-vehicles solution.
     """
     path = Path(bks_file) if bks_file is not None else instance.source.parent / "BKS.json"
     if not path.is_file():
@@ -194,7 +203,8 @@ def best_known_distance(instance: BenchmarkInstance, bks_file: str | Path | None
         table = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise QlogError(f"unreadable best-known-solutions file ({exc})", source=str(path)) from exc
-    for key in (f"{instance.name}_distance", instance.name):
+    keys = [instance.name] if hierarchical else [f"{instance.name}_distance", instance.name]
+    for key in keys:
         entry = table.get(key)
         if isinstance(entry, dict) and "best_known_cost" in entry:
             return float(entry["best_known_cost"])
