@@ -6,7 +6,7 @@ that switching is a flag, not an import.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from qmix_logistics.errors import QlogError
 from qmix_logistics.planning.ortools_engine import solve_ortools
@@ -17,11 +17,13 @@ ENGINES: dict[str, Callable[..., Plan]] = {"ortools": solve_ortools, "pyvrp": so
 
 
 def plan(problem: Problem, engine: str = "ortools", time_limit_s: float = 10.0,
-         warm_start: Plan | None = None) -> Plan:
+         warm_start: Plan | None = None, **engine_options: Any) -> Plan:
     """Solve ``problem`` with the named engine within ``time_limit_s`` seconds of search.
 
     ``warm_start`` is a previous plan (typically from the last dispatch epoch); each engine uses
-    whatever of it still fits the new problem and otherwise starts afresh.
+    whatever of it still fits the new problem and otherwise starts afresh. ``engine_options`` go
+    to the engine as keywords: ``settings=OrToolsSettings(...)`` for OR-Tools (e.g. ``workers=1``
+    for one in-process search), ``seed=...`` for PyVRP.
     """
     try:
         solver = ENGINES[engine]
@@ -30,4 +32,4 @@ def plan(problem: Problem, engine: str = "ortools", time_limit_s: float = 10.0,
                         field="engine") from None
     if time_limit_s <= 0:
         raise QlogError("the time limit must be positive", field="time_limit_s")
-    return solver(problem, time_limit_s, warm_start=warm_start)
+    return solver(problem, time_limit_s, warm_start=warm_start, **engine_options)
