@@ -82,6 +82,13 @@ def make_synthetic_env(seed: int) -> SyntheticFleetEnv:
 
 
 def resolve_env(spec: str) -> Any:
+    if spec.endswith((".yaml", ".yml")):  # a dispatch scenario: its PettingZoo env
+        import functools
+
+        from qmix_logistics.parallel_env import make_parallel_env
+        from qmix_logistics.scenario import load_scenario
+
+        return functools.partial(make_parallel_env, load_scenario(spec))
     if spec == "synthetic":
         return make_synthetic_env
     if spec == "two-step":
@@ -94,7 +101,7 @@ def resolve_env(spec: str) -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="two-step", help="two-step | synthetic | package.module:function")
+    parser.add_argument("--env", default="two-step", help="two-step | synthetic | SCENARIO.yaml | package.module:function")
     parser.add_argument("--steps", type=int, default=4000, help="env steps to train for")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--n-envs", type=int, default=1)
