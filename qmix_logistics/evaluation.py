@@ -158,7 +158,7 @@ class EvalReport:
                     row[a] = "—" if w is None else f"{w['wins']}-{w['ties']}-{w['losses']}"
                 rows.append(row)
         rows.append({"": "decision ms mean / p99",
-                     **{p: f"{timing[p]['decision_ms_mean']:.2f} / {timing[p]['decision_ms_p99']:.1f}"
+                     **{p: f"{timing[p]['decision_ms_mean']:.2f} / {timing[p]['decision_ms_p99']:.2f}"
                         for p in self.policies}})
         rows.append({"": "compute s", **{p: f"{timing[p]['compute_s']:.1f}" for p in self.policies}})
         return rows

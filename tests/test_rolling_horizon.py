@@ -12,7 +12,7 @@ from qmix_logistics.planning.engines import plan
 from qmix_logistics.planning.problem import Plan, PlanStatus, Problem, StopKind, TaskKind
 from qmix_logistics.policies import RandomPolicy
 from qmix_logistics.policies.rolling_horizon import RollingHorizonPolicy
-from qmix_logistics.policies.snapshot import build_snapshot
+from qmix_logistics.policies.snapshot import SnapshotOptions, build_snapshot
 from qmix_logistics.rollout import run_episode
 from qmix_logistics.scenario import scenario_from_dict
 from qmix_logistics.world import Deliver, Load, OrderState, Wait, World
@@ -86,7 +86,8 @@ def test_snapshot_carries_loads_pins_onboard_orders_and_prices_drops(loaded_worl
     van0, van1 = p.vehicles
     assert (van0.current_load, van0.capacity, van0.onboard, van0.start_min) == (3, 4, (0,), pytest.approx(1.5))
     assert van1.start_min == pytest.approx(2.5)  # waiting until then
-    assert node_of(snap, van0.start_location) == DEPOT and van0.end_location is None
+    assert node_of(snap, van0.start_location) == DEPOT and node_of(snap, van0.end_location) == DEPOT
+    assert build_snapshot(w, SnapshotOptions(end_at_depot=False)).problem.vehicles[0].end_location is None
     assert p.task(0).kind is TaskKind.ONBOARD and node_of(snap, p.task(0).location) == FAR
     for o in (1, 2):
         task = p.task(o)

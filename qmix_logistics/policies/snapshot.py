@@ -21,10 +21,10 @@ centralized decision. Choices made here, each an approximation of the simulator:
   vehicle can deliver before their deadline even from the warehouse right now are left out.
 * **Service times**: the warehouse's ``load_time_min`` per pickup (dock queues are not modelled),
   ``demand.service_time_min`` per delivery.
-* **Routes** are open (a vehicle may end anywhere) unless ``end_at_depot``, which makes each route
-  end at the vehicle's home depot, pricing the drive back that the next pickup needs anyway; in
-  the last ``open_last_min`` of a shift routes are open again (nothing follows them). Routes must
-  end by the vehicle's shift end.
+* **Routes** end at the vehicle's home depot (``end_at_depot``), pricing the drive back that the
+  next pickup needs anyway, except in the last ``open_last_min`` of a shift, where nothing follows
+  and routes are open (they end wherever the last delivery is). ``end_at_depot=False`` gives open
+  routes throughout. Routes must end by the vehicle's shift end.
 * **Travel times**: the matrix of one vehicle type for everyone: the type with most vehicles (ties:
   the slower type). Exact when the fleet has one speed; with mixed speeds the schedule of the other
   types is an estimate that the next re-plan corrects. Distances come from the same type.
@@ -52,8 +52,11 @@ class SnapshotOptions:
 
     plan_picking: bool = True
     """Also plan orders still being picked, with an estimated ready time."""
-    end_at_depot: bool = False
-    """Close every route at the vehicle's home depot instead of leaving it open."""
+    end_at_depot: bool = True
+    """Close each route at the vehicle's home depot (False: open routes, ending anywhere).
+
+    Measured on depot.yaml: closed routes cut the km by about 12 % at the same service level,
+    because an open route does not see the drive back that every next trip starts with."""
     open_last_min: float = 60.0
     """With ``end_at_depot``: leave the route open anyway when the shift ends within this many
     minutes of the vehicle's start (the drive back is not needed, and would cut deliveries)."""
