@@ -29,6 +29,20 @@ def _clip(x: float, lo: float, hi: float) -> float:
 
 
 @njit(cache=True)
+def _take_smallest(values: np.ndarray, taken: np.ndarray) -> int:
+    """Index of the smallest finite value not yet taken (first on ties), marked taken; -1 if none."""
+    best = -1
+    best_value = np.inf
+    for i in range(values.shape[0]):
+        if not taken[i] and values[i] < best_value:
+            best_value = values[i]
+            best = i
+    if best >= 0:
+        taken[best] = True
+    return best
+
+
+@njit(cache=True)
 def build_observations(
     now, start, horizon, inv_tau, max_cap, radius, lo, hi, wait_with_work,  # scalars (radius < 0: unlimited)
     node, free_at, load, capacity, shift_end, deciding, active, home, vtype,  # per vehicle
@@ -110,15 +124,9 @@ def build_observations(
         obs[v, OWN_FEATURES] = min(visible / k_slots, 4.0)
         taken[:] = False
         for s in range(k_slots):
-            best = -1
-            best_key = np.inf
-            for r in range(n_ready):
-                if not taken[r] and keys[r] < best_key:
-                    best_key = keys[r]
-                    best = r
+            best = _take_smallest(keys, taken)
             if best < 0:
                 break
-            taken[best] = True
             o = ready[best]
             d = o_depot[o]
             wh = depot_node[d]
@@ -147,15 +155,10 @@ def build_observations(
                 nb_time[w] = time_min[t, u, node[w]]
                 nb_used[w] = w == v
             for s in range(m_slots):
-                best = -1
-                best_t = np.inf
-                for w in range(a):
-                    if not nb_used[w] and nb_time[w] < best_t:
-                        best_t = nb_time[w]
-                        best = w
+                best = _take_smallest(nb_time, nb_used)
                 if best < 0:
                     break
-                nb_used[best] = True
+                best_t = nb_time[best]
                 p = off_nb + s * NEIGHBOR_FEATURES
                 obs[v, p] = 1.0
                 obs[v, p + 1] = xy[node[best], 0] - xy[u, 0]
