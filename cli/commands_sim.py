@@ -135,7 +135,7 @@ def simulate_cmd(
     scenario: Path = typer.Argument(..., help="Scenario YAML file."),
     policy: Optional[list[str]] = typer.Option(
         None, "--policy", "-p",
-        help="random, greedy, ortools, pyvrp, a checkpoint or a policy URL; repeat to compare (default: greedy)."),
+        help="random, greedy, batching, ortools, pyvrp, a checkpoint or a policy URL; repeat to compare (default: greedy)."),
     episodes: int = typer.Option(5, "--episodes", "-n", min=1, help="Days to simulate (seeds seed, seed+1, ...)."),
     seed: int = typer.Option(None, "--seed", help="First seed (default: the scenario's seed)."),
     out: Path = typer.Option(None, "--out", "-o", help="JSON results file of a single run (default: reports/simulate__<scenario>__<policy>.json)."),

@@ -20,8 +20,8 @@ from qlog_cli.console import console, err_console, fmt, progress_bar
 
 def eval_cmd(
     scenario: Path = typer.Argument(..., help="Scenario YAML file."),
-    policies: str = typer.Option("greedy,ortools,pyvrp,random", "--policies", "-p",
-                                 help="Comma-separated: random, greedy, ortools, pyvrp, checkpoints, policy URLs."),
+    policies: str = typer.Option("greedy,batching,ortools,pyvrp,random", "--policies", "-p",
+                                 help="Comma-separated: random, greedy, batching, ortools, pyvrp, checkpoints, policy URLs."),
     episodes: int = typer.Option(5, "--episodes", "-n", min=1, help="Days per policy (seeds seed, seed+1, ...)."),
     seed: int = typer.Option(None, "--seed", help="First seed (default: the scenario's seed)."),
     out_dir: Path = typer.Option(None, "--out-dir", "-o", help="Output folder (default: reports/eval__<scenario>__<time>/)."),

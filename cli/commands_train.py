@@ -52,7 +52,7 @@ def train_cmd(
     if result.last_eval:
         console.print("last evaluation: " + ", ".join(f"{k} {v:.2f}" for k, v in result.last_eval.items()))
     console.print(f"checkpoint: {result.checkpoint_path}")
-    console.print(f"compare: qlog eval {scenario or '<scenario>'} --policies greedy,ortools,{result.run_dir}")
+    console.print(f"compare: qlog eval {scenario or '<scenario>'} --policies greedy,batching,ortools,{result.run_dir}")
 
 
 def register(app: typer.Typer) -> None:

@@ -92,6 +92,7 @@ class DispatchEnv:
         self._masks: np.ndarray | None = None
         self._pending_ids = np.full((self.n_agents, self.layout.pending_slots), -1, dtype=np.int64)
         self._onboard_ids = np.full((self.n_agents, self.layout.onboard_slots), -1, dtype=np.int64)
+        self._pending_detour = np.full((self.n_agents, self.layout.pending_slots), np.inf)
         self._arange = np.arange(self.n_agents)
 
     # ------------------------------------------------------------------ API
@@ -149,38 +150,46 @@ class DispatchEnv:
         return ReturnToDepot()
 
     def suggested_actions(self) -> np.ndarray:
-        """What a greedy dispatcher would do, as one action index per agent.
+        """What a batching dispatcher would do, as one action index per agent.
 
-        A deciding vehicle that is empty or at a depot loads its least-slack fitting order (each order
-        suggested once); a loaded vehicle delivers its nearest onboard order; an empty one with nothing
-        to load heads home. Learning uses it to guide exploration (``infos[agent]["expert_action"]``);
-        it is never part of an agent's observation.
+        An empty deciding vehicle fetches the least-slack visible order of the nearest warehouse that
+        has one. At a warehouse with orders on board it tops up, while anything fits, with the order of
+        that warehouse whose customer is the shortest drive from a customer already on board; then (and
+        away from a warehouse) it delivers its nearest onboard order. An empty vehicle with nothing to
+        load heads home. Each order is suggested to one vehicle only. Learning uses it as the
+        demonstrator (``infos[agent]["expert_action"]``) and the ``batching`` policy follows it; it
+        reads only what each vehicle's own observation shows.
         """
         w = self.world
         assert w is not None and self._masks is not None
-        lay, masks = self.layout, self._masks
+        lay, masks, ids = self.layout, self._masks, self._pending_ids
         out = np.zeros(self.n_agents, dtype=np.int64)
         taken: set[int] = set()
         for v in w.pending_decisions():
             here = int(w.node[v])
-            at_depot = bool((w.depot_node == here).any())
-            for k in range(lay.pending_slots):
-                o = int(self._pending_ids[v, k])
-                ok = masks[v, 1 + k] and o not in taken
-                if ok and (not w.onboard[v] or (at_depot and w.depot_node[w.orders.depot[o]] == here)):
-                    out[v] = 1 + k
-                    taken.add(o)
-                    break
+            tt = w.time_min[w.fleet.type_index[v], here]
+            wh = w.depot_node[w.orders.depot[np.maximum(ids[v], 0)]]
+            free_slots = [k for k in range(lay.pending_slots) if masks[v, 1 + k] and int(ids[v, k]) not in taken]
+            choice = -1
+            if not w.onboard[v]:
+                if free_slots:
+                    choice = min(free_slots, key=lambda k: (tt[wh[k]], k))
             else:
-                slots = [c for c in range(lay.onboard_slots) if masks[v, lay.first_deliver + c]]
-                if slots:
-                    tt = w.time_min[w.fleet.type_index[v], here]
-                    best = min(slots, key=lambda c: (tt[w.orders.dest[self._onboard_ids[v, c]]], c))
-                    out[v] = lay.first_deliver + best
-                elif masks[v, lay.return_action]:
-                    out[v] = lay.return_action
-                else:
-                    out[v] = int(np.flatnonzero(masks[v])[0])
+                topping_up = [k for k in free_slots if wh[k] == here]
+                if topping_up:
+                    choice = min(topping_up, key=lambda k: (self._pending_detour[v, k], k))
+            if choice >= 0:
+                out[v] = 1 + choice
+                taken.add(int(ids[v, choice]))
+                continue
+            slots = [c for c in range(lay.onboard_slots) if masks[v, lay.first_deliver + c]]
+            if slots:
+                best = min(slots, key=lambda c: (tt[w.orders.dest[self._onboard_ids[v, c]]], c))
+                out[v] = lay.first_deliver + best
+            elif masks[v, lay.return_action]:
+                out[v] = lay.return_action
+            else:
+                out[v] = int(np.flatnonzero(masks[v])[0])
         return out
 
     def observations(self) -> np.ndarray:
@@ -241,7 +250,7 @@ class DispatchEnv:
             w.node, w.free_at, w.load, f.capacity, f.shift_end, w.deciding, w.active, self._home, f.type_index,
             w.time_min, self._xy, w.onboard_mat, np.flatnonzero(w.state == _READY),
             w.orders.depot, w.orders.dest, w.orders.size, w.orders.due_min, w.depot_node, self._load_time,
-            obs, masks, self._pending_ids, self._onboard_ids,
+            obs, masks, self._pending_ids, self._onboard_ids, self._pending_detour,
         )
         self._own = obs[:, :OWN_FEATURES]
         self._obs = obs

@@ -11,7 +11,7 @@ other on that very day. Outputs (behind ``qlog eval``):
   wall seconds of the whole evaluation of each policy, simulator included.
 
 Everything except the ``timing`` block is reproducible for a seed with deterministic policies
-(random, greedy, learned). Time-limited planners are not: within the same wall-clock budget the
+(random, greedy, batching, learned). Time-limited planners are not: within the same wall-clock budget the
 engines' search goes further on an idle machine than on a busy one.
 """
 

@@ -6,7 +6,9 @@ loops over small arrays and compiled; the layout constants live in ``env.py``. S
 - own (9): time of day, x, y, deciding, load share, shift left, drive home, onboard share, busy left
 - visible-count (1)
 - onboard (C x 4): present, drive to destination, slack, size      (most urgent first)
-- pending (K x 6): present, drive to warehouse, warehouse-to-customer, slack, size, fits   (least slack first)
+- pending (K x 7): present, drive to warehouse, warehouse-to-customer, slack, size, fits, detour
+  (least slack first; detour: drive from the nearest onboard customer to this one, or from the
+  warehouse when nothing is on board, the cost of adding it to the current trip)
 - neighbours (M x 6): present, dx, dy, drive time, their load share, deciding     (nearest first)
 
 Times are divided by ``tau`` (a typical drive) and slack is clipped to [lo, hi].
@@ -19,7 +21,7 @@ from numba import njit
 
 OWN_FEATURES = 9
 ONBOARD_FEATURES = 4
-PENDING_FEATURES = 6
+PENDING_FEATURES = 7
 NEIGHBOR_FEATURES = 6
 
 
@@ -49,7 +51,7 @@ def build_observations(
     time_min, xy,                                                     # [types, n, n] minutes, [n, 2] in 0..1
     onboard, ready,                                                   # [A, cap] ids (-1 pad), ready order ids
     o_depot, o_dest, o_size, o_due, depot_node, load_time,            # per order / per depot
-    obs, masks, pend_ids, onb_ids,                                    # outputs (zeroed / filled here)
+    obs, masks, pend_ids, onb_ids, pend_detour,                       # outputs (zeroed / filled here)
 ):
     a = node.shape[0]
     c_slots = onb_ids.shape[1]
@@ -67,6 +69,7 @@ def build_observations(
     obs[:] = 0.0
     masks[:] = False
     pend_ids[:] = -1
+    pend_detour[:] = np.inf
     onb_ids[:] = -1
     for v in range(a):
         t = vtype[v]
@@ -141,6 +144,13 @@ def build_observations(
             obs[v, p + 3] = _clip(slack * inv_tau, lo, hi)
             obs[v, p + 4] = o_size[o] / max_cap
             obs[v, p + 5] = 1.0 if fits else 0.0
+            detour = time_min[t, wh, o_dest[o]]
+            if n_onb > 0:
+                detour = np.inf
+                for j in range(n_onb):
+                    detour = min(detour, time_min[t, o_dest[onb_sorted[j]], o_dest[o]])
+            pend_detour[v, s] = detour
+            obs[v, p + 6] = _clip(detour * inv_tau, 0.0, hi)
             masks[v, 1 + s] = dec and fits
         masks[v, 1 + k_slots + c_slots] = dec and u != home[v]
         if dec and not wait_with_work:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from qmix_logistics.errors import QlogError
 from qmix_logistics.policies.base import ActionPolicy, Policy
-from qmix_logistics.policies.heuristics import GreedyPolicy, RandomPolicy
+from qmix_logistics.policies.heuristics import BatchingPolicy, GreedyPolicy, RandomPolicy
 from qmix_logistics.scenario import Scenario
 
-BUILTIN = ("random", "greedy", "ortools", "pyvrp")
+BUILTIN = ("random", "greedy", "batching", "ortools", "pyvrp")
 
 
 def make_policy(spec: str, scenario: Scenario) -> Policy:
@@ -18,6 +18,8 @@ def make_policy(spec: str, scenario: Scenario) -> Policy:
         return RandomPolicy()
     if spec == "greedy":
         return GreedyPolicy()
+    if spec == "batching":
+        return BatchingPolicy()
     if spec in ("ortools", "pyvrp"):
         from qmix_logistics.policies.rolling_horizon import RollingHorizonPolicy
 
@@ -38,4 +40,4 @@ def make_policy(spec: str, scenario: Scenario) -> Policy:
     )
 
 
-__all__ = ["ActionPolicy", "GreedyPolicy", "Policy", "RandomPolicy", "make_policy"]
+__all__ = ["ActionPolicy", "BatchingPolicy", "GreedyPolicy", "Policy", "RandomPolicy", "make_policy"]
