@@ -39,8 +39,8 @@ def eval_cmd(
 
         report = evaluate(sc, specs, episodes, seed, on_progress=tick, planner_time_limit_s=planner_time_limit)
     seeds = report.seeds
-    table = Table(title=f"{sc.name} · {len(seeds)} paired day(s), seeds {seeds[0]}..{seeds[-1]} · mean ± 95 % CI")
-    table.add_column("")
+    table = Table(title=f"{sc.name} · {len(seeds)} paired day(s), seeds {seeds[0]}..{seeds[-1]} · mean ± 95 % CI; Δ: paired difference [95 % CI]")
+    table.add_column("", no_wrap=True)
     for label in report.policies:
         table.add_column(label, justify="right")
     for row in report.display_rows():

@@ -102,6 +102,24 @@ class EvalReport:
                     out[metric][a][b] = {"wins": wins, "ties": ties, "losses": len(diff) - wins - ties}
         return out
 
+    def paired_differences(self) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+        """``diff[metric][a][b]``: mean of ``a - b`` over the paired days and its 95 % bootstrap interval.
+
+        Days are resampled as pairs, so day-to-day variation that both policies share (a busy day is
+        costly for everyone) cancels; an interval that excludes 0 is a significant difference.
+        """
+        out: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+        for metric in WIN_METRICS:
+            out[metric] = {}
+            for a in self.policies:
+                out[metric][a] = {}
+                for b in self.policies:
+                    if a != b:
+                        diff = self.values(a, metric) - self.values(b, metric)
+                        lo, hi = bootstrap_ci(diff)
+                        out[metric][a][b] = {"mean": float(diff.mean()), "ci_low": lo, "ci_high": hi}
+        return out
+
     def timing(self) -> dict[str, dict[str, float]]:
         """Per policy: decision ms per vehicle decision (mean, p99 over steps) and wall seconds."""
         out = {}
@@ -124,6 +142,7 @@ class EvalReport:
             "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
             "summary": self.summary(),
             "wins": self.wins(),
+            "paired_differences": self.paired_differences(),
             "episodes": [{"policy": label, "seed": e.seed, "return": e.episode_return, "steps": e.steps,
                           "kpis": e.kpis} for label in self.policies for e in self.episodes[label]],
             "timing": self.timing(),
@@ -144,9 +163,11 @@ class EvalReport:
         """The comparison as text, one row per line item and one column per policy.
 
         Lines: each KPI as ``mean ± half-width`` of its interval, days won/tied/lost against each
-        other policy (``W-T-L``), decision milliseconds (mean / p99) and compute seconds.
+        other policy (``W-T-L``), the paired difference in total cost against each other policy with
+        its interval (``Δ [low, high]``), decision milliseconds (mean / p99) and compute seconds.
         """
         summary, wins, timing = self.summary(), self.wins(), self.timing()
+        diffs = self.paired_differences()["total_cost"]
         rows = []
         for kpi in KPI_DIRECTIONS:
             rows.append({"": kpi, **{p: _plus_minus(summary[p][kpi]) for p in self.policies}})
@@ -157,6 +178,12 @@ class EvalReport:
                     w = wins[metric][a].get(b)
                     row[a] = "—" if w is None else f"{w['wins']}-{w['ties']}-{w['losses']}"
                 rows.append(row)
+        for b in self.policies:
+            row = {"": f"total_cost Δ vs {b}"}
+            for a in self.policies:
+                d = diffs[a].get(b)
+                row[a] = "—" if d is None else f"{d['mean']:+,.0f} [{d['ci_low']:+,.0f}, {d['ci_high']:+,.0f}]"
+            rows.append(row)
         rows.append({"": "decision ms mean / p99",
                      **{p: f"{timing[p]['decision_ms_mean']:.2f} / {timing[p]['decision_ms_p99']:.2f}"
                         for p in self.policies}})

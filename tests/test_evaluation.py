@@ -61,6 +61,12 @@ def test_evaluation_is_reproducible_and_paired_by_seed():
         assert ab["wins"] == ba["losses"] and ab["ties"] == ba["ties"]
         assert ab["wins"] + ab["ties"] + ab["losses"] == 3
     assert wins["total_cost"]["greedy"]["random"]["wins"] == 3
+    diffs = first.paired_differences()["total_cost"]
+    gap = first.values("greedy", "total_cost") - first.values("random", "total_cost")
+    ab, ba = diffs["greedy"]["random"], diffs["random"]["greedy"]
+    assert ab["mean"] == pytest.approx(gap.mean()) and ba["mean"] == pytest.approx(-gap.mean())
+    assert ab["ci_low"] <= ab["mean"] <= ab["ci_high"] < 0  # greedy beat random on all 3 days
+    assert ab["ci_low"] == pytest.approx(-ba["ci_high"]) and ab["ci_high"] == pytest.approx(-ba["ci_low"])
     rows = first.to_rows()
     assert len(rows) == 6 and {r["policy"] for r in rows} == {"greedy", "random"}
 
