@@ -8,7 +8,8 @@ Array API (fast, used by the learner's workers and the benchmarks)::
     env.state()                             # global state vector for centralized training
 
 Actions (fixed per scenario): ``0`` wait (the only valid action of a busy vehicle; for an idle one
-only when it has nothing to load or deliver, unless ``observation.wait_with_work``), ``1..K`` load the
+only when it has nothing to load or deliver, or to hold at a warehouse for more orders while it has
+some on board and a third of its capacity free, unless ``observation.wait_with_work``), ``1..K`` load the
 k-th visible pending order, ``K+1..K+C`` deliver the c-th onboard order, ``K+C+1`` return to the depot.
 Steps are synchronous: after the actions are applied the SimPy clock runs to the next moment at least
 one vehicle must decide, so there are no empty steps. The team reward is minus the cost increment.
@@ -36,6 +37,7 @@ from qmix_logistics.scenario import Scenario
 from qmix_logistics.world import Command, Deliver, Load, OrderState, ReturnToDepot, Wait, World
 
 STATE_ORDER_FEATURES = 7
+HOLD_SLACK_MIN = 25.0  # the batching rule holds at a warehouse only while every onboard order keeps this slack
 _SLACK_CLIP = (-2.0, 4.0)
 _READY = int(OrderState.READY)
 _PICKING = int(OrderState.PICKING)
@@ -154,8 +156,10 @@ class DispatchEnv:
 
         An empty deciding vehicle fetches the least-slack visible order of the nearest warehouse that
         has one. At a warehouse with orders on board it tops up, while anything fits, with the order of
-        that warehouse whose customer is the shortest drive from a customer already on board; then (and
-        away from a warehouse) it delivers its nearest onboard order. An empty vehicle with nothing to
+        that warehouse whose customer is the shortest drive from a customer already on board. With
+        nothing to top up it holds there for more orders (wait) while the hold is valid and every
+        onboard order keeps ``HOLD_SLACK_MIN`` minutes of slack; then (and away from a warehouse) it
+        delivers its nearest onboard order. An empty vehicle with nothing to
         load heads home. Each order is suggested to one vehicle only. Learning uses it as the
         demonstrator (``infos[agent]["expert_action"]``) and the ``batching`` policy follows it; it
         reads only what each vehicle's own observation shows.
@@ -182,6 +186,8 @@ class DispatchEnv:
                 out[v] = 1 + choice
                 taken.add(int(ids[v, choice]))
                 continue
+            if masks[v, 0] and self._can_hold(v, here, tt):
+                continue  # hold at the warehouse for more orders (action 0)
             slots = [c for c in range(lay.onboard_slots) if masks[v, lay.first_deliver + c]]
             if slots:
                 best = min(slots, key=lambda c: (tt[w.orders.dest[self._onboard_ids[v, c]]], c))
@@ -191,6 +197,16 @@ class DispatchEnv:
             else:
                 out[v] = int(np.flatnonzero(masks[v])[0])
         return out
+
+    def _can_hold(self, v: int, here: int, tt: np.ndarray) -> bool:
+        """At a warehouse with orders on board and a third of the capacity free, each of which keeps
+        ``HOLD_SLACK_MIN`` minutes of slack if the vehicle drives there now."""
+        w = self.world
+        if not w.onboard[v] or 3 * (w.fleet.capacity[v] - w.load[v]) < w.fleet.capacity[v]:
+            return False
+        if not (w.depot_node == here).any():
+            return False
+        return all(w.orders.due_min[o] - w.now - tt[w.orders.dest[o]] > HOLD_SLACK_MIN for o in w.onboard[v])
 
     def observations(self) -> np.ndarray:
         return self._obs  # type: ignore[return-value]

@@ -154,11 +154,19 @@ def build_observations(
             masks[v, 1 + s] = dec and fits
         masks[v, 1 + k_slots + c_slots] = dec and u != home[v]
         if dec and not wait_with_work:
-            # no idling with work in hand: waiting stays valid only when nothing can be loaded or delivered
-            for j in range(1, 1 + k_slots + c_slots):
-                if masks[v, j]:
-                    masks[v, 0] = False
-                    break
+            # no idling with work in hand: waiting stays valid only when nothing can be loaded or
+            # delivered, or to hold at a warehouse for more orders with some on board and a third of
+            # the capacity still free
+            holding = False
+            if n_onb > 0 and 3 * free >= capacity[v]:
+                for d in range(depot_node.shape[0]):
+                    if depot_node[d] == u:
+                        holding = True
+            if not holding:
+                for j in range(1, 1 + k_slots + c_slots):
+                    if masks[v, j]:
+                        masks[v, 0] = False
+                        break
 
         if m_slots > 0:
             for w in range(a):

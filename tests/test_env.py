@@ -106,14 +106,20 @@ def test_no_idling_with_work_unless_allowed(small_scenario: Scenario) -> None:
         env = DispatchEnv(sc)
         _, masks = env.reset(seed=4)
         seen_work = False
+        seen_hold = False
         for _ in range(300):
+            w = env.world
             work = masks[:, 1:-1].any(axis=1)
             seen_work |= bool(work.any())
-            assert (masks[work, 0] == allow).all()
+            # holding at a warehouse for more orders: something on board and a third of the room free
+            hold = np.array([bool(w.onboard[v]) and 3 * (w.fleet.capacity[v] - w.load[v]) >= w.fleet.capacity[v]
+                             and bool((w.depot_node == w.node[v]).any()) for v in range(env.n_agents)])
+            seen_hold |= bool((work & hold & w.deciding).any())
+            assert (masks[work, 0] == (allow | hold[work])).all()
             _, masks, _, done, _ = env.step(uniform_valid_actions(masks, rng))
             if done:
                 break
-        assert seen_work
+        assert seen_work and seen_hold
 
 
 def test_batching_suggestions_are_valid_and_top_up_with_the_nearest_customer(small_scenario: Scenario) -> None:
