@@ -84,8 +84,8 @@ class BatchingPolicy:
     """Each vehicle follows the env's batching rule (``DispatchEnv.suggested_actions``).
 
     An empty vehicle fetches the most urgent order of its nearest warehouse; there it tops up, while
-    anything fits, with the orders whose customers lie closest to a customer already on board, then
-    delivers nearest first. Unlike greedy it decides from each vehicle's own view (the orders and
+    anything fits, with the orders whose customers lie closest to a customer already on board, holds
+    for more while its onboard orders have slack to spare, then delivers nearest first. Unlike greedy it decides from each vehicle's own view (the orders and
     onboard load its observation shows), so a learned policy can represent it exactly; training uses
     it as the demonstrator.
     """
