@@ -39,13 +39,21 @@ def eval_cmd(
 
         report = evaluate(sc, specs, episodes, seed, on_progress=tick, planner_time_limit_s=planner_time_limit)
     seeds = report.seeds
-    table = Table(title=f"{sc.name} · {len(seeds)} paired day(s), seeds {seeds[0]}..{seeds[-1]} · mean ± 95 % CI; Δ: paired difference [95 % CI]")
-    table.add_column("", no_wrap=True)
+    table = Table(title=f"{sc.name} · {len(seeds)} paired day(s), seeds {seeds[0]}..{seeds[-1]} · mean ± 95 % CI")
+    table.add_column("")
     for label in report.policies:
         table.add_column(label, justify="right")
     for row in report.display_rows():
         table.add_row(*(row[c] for c in ["", *report.policies]))
     console.print(table)
+    pairs = report.pair_rows()
+    if pairs:
+        table = Table(title="paired by day: W-T-L of the first policy, Δ = first − second [95 % CI]")
+        for i, column in enumerate(pairs[0]):
+            table.add_column(column, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        for row in pairs:
+            table.add_row(*row.values())
+        console.print(table)
     out = out_dir or Path("reports") / f"eval__{sc.name}__{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     for kind, path in save_report(report, out).items():
         console.print(f"{kind}: {path}")

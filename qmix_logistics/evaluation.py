@@ -160,34 +160,32 @@ class EvalReport:
         return rows
 
     def display_rows(self) -> list[dict[str, str]]:
-        """The comparison as text, one row per line item and one column per policy.
-
-        Lines: each KPI as ``mean ± half-width`` of its interval, days won/tied/lost against each
-        other policy (``W-T-L``), the paired difference in total cost against each other policy with
-        its interval (``Δ [low, high]``), decision milliseconds (mean / p99) and compute seconds.
-        """
-        summary, wins, timing = self.summary(), self.wins(), self.timing()
-        diffs = self.paired_differences()["total_cost"]
-        rows = []
-        for kpi in KPI_DIRECTIONS:
-            rows.append({"": kpi, **{p: _plus_minus(summary[p][kpi]) for p in self.policies}})
-        for metric in WIN_METRICS:
-            for b in self.policies:
-                row = {"": f"{metric} W-T-L vs {b}"}
-                for a in self.policies:
-                    w = wins[metric][a].get(b)
-                    row[a] = "—" if w is None else f"{w['wins']}-{w['ties']}-{w['losses']}"
-                rows.append(row)
-        for b in self.policies:
-            row = {"": f"total_cost Δ vs {b}"}
-            for a in self.policies:
-                d = diffs[a].get(b)
-                row[a] = "—" if d is None else f"{d['mean']:+,.0f} [{d['ci_low']:+,.0f}, {d['ci_high']:+,.0f}]"
-            rows.append(row)
+        """The KPIs as text, one row per KPI and one column per policy (``mean ± half-width``), then
+        decision milliseconds (mean / p99) and compute seconds."""
+        summary, timing = self.summary(), self.timing()
+        rows = [{"": kpi, **{p: _plus_minus(summary[p][kpi]) for p in self.policies}} for kpi in KPI_DIRECTIONS]
         rows.append({"": "decision ms mean / p99",
                      **{p: f"{timing[p]['decision_ms_mean']:.2f} / {timing[p]['decision_ms_p99']:.2f}"
                         for p in self.policies}})
         rows.append({"": "compute s", **{p: f"{timing[p]['compute_s']:.1f}" for p in self.policies}})
+        return rows
+
+    def pair_rows(self) -> list[dict[str, str]]:
+        """The paired comparison as text: one row per pair ``B vs A`` (B listed after A), with days
+        won, tied and lost by B (``W-T-L``) and the mean paired difference B − A with its interval."""
+        wins, diffs = self.wins(), self.paired_differences()
+        rows = []
+        for i, a in enumerate(self.policies):
+            for b in self.policies[i + 1:]:
+                row = {"pair": f"{b} vs {a}"}
+                for metric in WIN_METRICS:
+                    w, d = wins[metric][b][a], diffs[metric][b][a]
+                    digits = 0 if metric == "total_cost" else 3
+                    short = {"total_cost": "cost", "service_level": "service"}.get(metric, metric)
+                    row[f"{short} W-T-L"] = f"{w['wins']}-{w['ties']}-{w['losses']}"
+                    row[f"{short} Δ [95% CI]"] = (f"{d['mean']:+,.{digits}f} "
+                                                    f"[{d['ci_low']:+,.{digits}f}, {d['ci_high']:+,.{digits}f}]")
+                rows.append(row)
         return rows
 
 
@@ -298,11 +296,12 @@ def _html(report: EvalReport, png: bytes) -> str | None:
     seeds = f"{report.seeds[0]}..{report.seeds[-1]}" if len(report.seeds) > 1 else str(report.seeds[0])
     text = (f"{len(report.policies)} policies on {len(report.seeds)} paired day(s) of scenario "
             f"{report.scenario!r} (seeds {seeds}); intervals are 95 % percentile bootstraps of the mean, "
-            "W-T-L counts the days won, tied and lost against each other policy.\n\n"
+            "W-T-L counts the days the first policy of a pair won, tied and lost against the second, "
+            "and Δ is their mean paired difference with its 95 % interval.\n\n"
             "The OR-Tools and PyVRP rolling-horizon planners and the greedy rule see the whole state "
             "(centralized); learned policies act on each vehicle's local observation.")
     sections = [
-        Section("Comparison", text=text, tables=[report.display_rows()], figures=[("Mean with 95 % interval", png)]),
+        Section("Comparison", text=text, tables=[report.display_rows(), report.pair_rows()], figures=[("Mean with 95 % interval", png)]),
         Section("Episodes", tables=[report.to_rows()]),
     ]
     return render_report(f"Policy evaluation: {report.scenario}", sections)
