@@ -5,10 +5,12 @@ loops over small arrays and compiled; the layout constants live in ``env.py``. S
 
 - own (9): time of day, x, y, deciding, load share, shift left, drive home, onboard share, busy left
 - visible-count (1)
-- onboard (C x 4): present, drive to destination, slack, size      (most urgent first)
+- onboard (C x 4): present, drive to destination, slack, size      (nearest first)
 - pending (K x 7): present, drive to warehouse, warehouse-to-customer, slack, size, fits, detour
-  (least slack first; detour: drive from the nearest onboard customer to this one, or from the
-  warehouse when nothing is on board, the cost of adding it to the current trip)
+  (detour: drive from the nearest onboard customer to this one, or from the warehouse when nothing
+  is on board, the cost of adding it to the current trip). An empty vehicle sees the orders with
+  least slack first; a loaded one sees the orders of the warehouse it stands at with least detour
+  first (the natural top-ups), then the rest by detour. Orders that do not fit come last.
 - neighbours (M x 6): present, dx, dy, drive time, their load share, deciding     (nearest first)
 
 Times are divided by ``tau`` (a typical drive) and slack is clipped to [lo, hi].
@@ -41,6 +43,15 @@ def _take_smallest(values: np.ndarray, taken: np.ndarray) -> int:
             best = i
     if best >= 0:
         taken[best] = True
+    return best
+
+
+@njit(cache=True)
+def _detour(tt: np.ndarray, o_dest: np.ndarray, onboard: np.ndarray, n_onb: int, dest: int) -> float:
+    """Drive to ``dest`` from the nearest customer of the first ``n_onb`` onboard orders."""
+    best = np.inf
+    for j in range(n_onb):
+        best = min(best, tt[o_dest[onboard[j]], dest])
     return best
 
 
@@ -81,11 +92,11 @@ def build_observations(
             if onboard[v, j] >= 0:
                 onb_sorted[n_onb] = onboard[v, j]
                 n_onb += 1
-        # insertion sort by due time (a handful of orders)
+        # insertion sort by drive time to the customer (a handful of orders)
         for i in range(1, n_onb):
             x = onb_sorted[i]
             j = i - 1
-            while j >= 0 and o_due[onb_sorted[j]] > o_due[x]:
+            while j >= 0 and time_min[t, u, o_dest[onb_sorted[j]]] > time_min[t, u, o_dest[x]]:
                 onb_sorted[j + 1] = onb_sorted[j]
                 j -= 1
             onb_sorted[j + 1] = x
@@ -122,8 +133,11 @@ def build_observations(
                 keys[r] = np.inf
                 continue
             visible += 1
-            slack = o_due[o] - load_time[d] - base - to_wh - time_min[t, depot_node[d], o_dest[o]]
-            keys[r] = slack + (0.0 if o_size[o] <= free else 1e6)
+            if n_onb == 0:
+                key = o_due[o] - load_time[d] - base - to_wh - time_min[t, depot_node[d], o_dest[o]]
+            else:
+                key = _detour(time_min[t], o_dest, onb_sorted, n_onb, o_dest[o]) + (0.0 if depot_node[d] == u else 1e3)
+            keys[r] = key + (0.0 if o_size[o] <= free else 1e6)
         obs[v, OWN_FEATURES] = min(visible / k_slots, 4.0)
         taken[:] = False
         for s in range(k_slots):
@@ -144,11 +158,7 @@ def build_observations(
             obs[v, p + 3] = _clip(slack * inv_tau, lo, hi)
             obs[v, p + 4] = o_size[o] / max_cap
             obs[v, p + 5] = 1.0 if fits else 0.0
-            detour = time_min[t, wh, o_dest[o]]
-            if n_onb > 0:
-                detour = np.inf
-                for j in range(n_onb):
-                    detour = min(detour, time_min[t, o_dest[onb_sorted[j]], o_dest[o]])
+            detour = time_min[t, wh, o_dest[o]] if n_onb == 0 else _detour(time_min[t], o_dest, onb_sorted, n_onb, o_dest[o])
             pend_detour[v, s] = detour
             obs[v, p + 6] = _clip(detour * inv_tau, 0.0, hi)
             masks[v, 1 + s] = dec and fits
