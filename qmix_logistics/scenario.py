@@ -162,7 +162,7 @@ class Costs(_Strict):
 class Observation(_Strict):
     """What one vehicle can see: the basis of its fixed-size observation vector."""
 
-    pending_slots: int = Field(6, ge=1, le=64, description="Visible pending orders (most urgent first).")
+    pending_slots: int = Field(6, ge=1, le=64, description="Visible pending orders (least slack first; least detour first for a loaded vehicle).")
     onboard_slots: int | None = Field(None, ge=1, le=64, description="Default: the largest capacity.")
     neighbor_slots: int = Field(3, ge=0, le=32, description="Nearest other vehicles seen.")
     radius_min: float | None = Field(None, gt=0, description="Sees orders within this drive time (None: all).")
