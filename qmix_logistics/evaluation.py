@@ -299,7 +299,7 @@ def _html(report: EvalReport, png: bytes) -> str | None:
             "W-T-L counts the days the first policy of a pair won, tied and lost against the second, "
             "and Δ is their mean paired difference with its 95 % interval.\n\n"
             "The OR-Tools and PyVRP rolling-horizon planners and the greedy rule see the whole state "
-            "(centralized); learned policies act on each vehicle's local observation.")
+            "(centralized); the batching rule and learned policies act on each vehicle's local observation.")
     sections = [
         Section("Comparison", text=text, tables=[report.display_rows(), report.pair_rows()], figures=[("Mean with 95 % interval", png)]),
         Section("Episodes", tables=[report.to_rows()]),
