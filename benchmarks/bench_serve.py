@@ -46,6 +46,7 @@ from qmix_logistics.parallel_env import make_parallel_env  # noqa: E402
 from qmix_logistics.policies.learned import LearnedPolicy  # noqa: E402
 from qmix_logistics.rollout import run_episode  # noqa: E402
 from qmix_logistics.scenario import Scenario, load_scenario  # noqa: E402
+from qmix_logistics.training import run_metadata  # noqa: E402
 from qmix_logistics.serving.server import LOOPBACK, free_port, wait_ready  # noqa: E402
 
 JSON = {"content-type": "application/json"}
@@ -72,7 +73,7 @@ def throwaway_checkpoint(scenario: Scenario, folder: Path) -> Path:
     config = LearnerConfig(total_env_steps=1, learning_starts=0, batch_size=1, buffer_mb=32, eval_episodes=1,
                            device="cpu")
     result = train(functools.partial(make_parallel_env, scenario), config, folder,
-                   extra_metadata={"scenario": scenario.model_dump(mode="json")}, progress=False)
+                   extra_metadata=run_metadata(scenario, config.mixer), progress=False)
     return result.checkpoint_path
 
 

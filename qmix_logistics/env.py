@@ -37,6 +37,9 @@ from qmix_logistics.scenario import Scenario
 from qmix_logistics.world import Command, Deliver, Load, OrderState, ReturnToDepot, Wait, World
 
 STATE_ORDER_FEATURES = 7
+#: Names the meaning of observation slots; checkpoints record it, and a policy trained on another
+#: layout (same sizes, different meaning) is refused rather than silently misread.
+OBSERVATION_LAYOUT = "2: pending slots with detour; loaded vehicles see top-ups by detour, onboard nearest first"
 HOLD_SLACK_MIN = 25.0  # the batching rule holds at a warehouse only while every onboard order keeps this slack
 _SLACK_CLIP = (-2.0, 4.0)
 _READY = int(OrderState.READY)

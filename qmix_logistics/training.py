@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 import yaml
 
-from qmix_logistics.env import DispatchEnv
+from qmix_logistics.env import OBSERVATION_LAYOUT, DispatchEnv
 from qmix_logistics.errors import QlogError
 from qmix_logistics.marl import CHECKPOINT_NAME, LearnerConfig, TrainResult, load_checkpoint, train
 from qmix_logistics.parallel_env import make_parallel_env
@@ -54,6 +54,17 @@ def learner_config(scenario: Scenario, overrides: Mapping[str, Any] | None = Non
     """The scenario's ``training:`` block, validated, with CLI overrides on top."""
     config = LearnerConfig.from_dict(scenario.training)
     return config.with_overrides(dict(overrides or {})) if overrides else config
+
+
+def run_metadata(scenario: Scenario, mixer: str) -> dict[str, Any]:
+    """What a dispatch checkpoint records besides the learner's own state: the scenario, the meaning
+    of each action and the observation layout (checked when the policy is loaded), and the mixer."""
+    return {
+        "scenario": scenario.model_dump(mode="json"),
+        "action_meanings": DispatchEnv(scenario).action_meanings(),
+        "observation_layout": OBSERVATION_LAYOUT,
+        "mixer": mixer,
+    }
 
 
 class GreedyComparison:
@@ -95,12 +106,7 @@ def train_scenario(
     """Train on ``scenario`` into a new run folder (default ``runs/<scenario>__<seed>__<time>``)."""
     config = learner_config(scenario, overrides)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(scenario, config.seed)
-    env = DispatchEnv(scenario)
-    metadata = {
-        "scenario": scenario.model_dump(mode="json"),
-        "action_meanings": env.action_meanings(),
-        "mixer": config.mixer,
-    }
+    metadata = run_metadata(scenario, config.mixer)
     eval_fn = GreedyComparison(scenario) if evaluate_against_greedy else None
     return train(functools.partial(make_parallel_env, scenario), config, run_dir, eval_fn=eval_fn,
                  progress=progress, extra_metadata=metadata)

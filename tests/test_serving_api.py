@@ -21,6 +21,7 @@ from qmix_logistics.scenario import scenario_from_dict
 from qmix_logistics.serving.api import create_app
 from qmix_logistics.serving.server import BackgroundServer, check_host, is_loopback
 from qmix_logistics.serving.service import action_meanings
+from qmix_logistics.training import run_metadata
 from qlog_cli.app import main
 from tests.conftest import small_scenario_dict
 
@@ -39,7 +40,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                agent_hidden_dim=HIDDEN, mixer_embed_dim=8, hypernet_hidden_dim=16,
                                epsilon_anneal_steps=100, device="cpu")
         train(functools.partial(make_parallel_env, scenario), config, run_dir,
-              extra_metadata={"scenario": scenario.model_dump(mode="json")}, progress=False)
+              extra_metadata=run_metadata(scenario, config.mixer), progress=False)
     return checkpoint
 
 

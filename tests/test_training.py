@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from qmix_logistics.errors import QlogError
 from qmix_logistics.marl import load_policy
+from qmix_logistics.marl.checkpoint import load_checkpoint, save_checkpoint
 from qmix_logistics.policies.learned import LearnedPolicy
 from qmix_logistics.scenario import scenario_from_dict
 from qmix_logistics.simulation import simulate
@@ -44,6 +46,12 @@ def test_train_writes_a_loadable_checkpoint_and_compares_with_greedy(tmp_path: P
     assert float(rows[-1]["margin_loss"]) > 0.0  # the env's suggestions reach the learner
     report = simulate(sc, LearnedPolicy.from_checkpoint(tmp_path / "run", sc), episodes=1, seed=3)
     assert report.episodes[0].kpis["orders_created"] > 0
+    # same sizes, other meaning: a checkpoint of another observation layout is refused, not misread
+    data = load_checkpoint(result.checkpoint_path)
+    data["metadata"]["observation_layout"] = "0: some older layout"
+    save_checkpoint(tmp_path / "other" / "checkpoint.pt", data)
+    with pytest.raises(QlogError, match="observation layout"):
+        LearnedPolicy.from_checkpoint(tmp_path / "other", sc)
 
 
 def test_default_run_dir_names_scenario_and_seed() -> None:

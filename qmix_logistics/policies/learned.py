@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from qmix_logistics.env import DispatchEnv
+from qmix_logistics.env import OBSERVATION_LAYOUT, DispatchEnv
 from qmix_logistics.errors import QlogError
 from qmix_logistics.policies.base import ActionPolicy
 from qmix_logistics.scenario import Scenario
@@ -53,6 +53,13 @@ class LearnedPolicy(ActionPolicy):
         file = checkpoint_file(path)
         policy, metadata = load_policy(file, device=device)
         learned = cls(policy, metadata, name=_policy_name(file, metadata))
+        layout = metadata.get("observation_layout")
+        if "scenario" in metadata and layout != OBSERVATION_LAYOUT:
+            raise QlogError(
+                f"checkpoint was trained on observation layout {layout or '1 (before layouts were recorded)'!r}; "
+                f"this version builds {OBSERVATION_LAYOUT!r}: retrain with qlog train",
+                source=str(file), field="--policy",
+            )
         if scenario is not None:
             learned.check_compatible(DispatchEnv(scenario))
         return learned
