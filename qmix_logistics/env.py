@@ -175,8 +175,8 @@ class DispatchEnv:
         for v in w.pending_decisions():
             here = int(w.node[v])
             tt = w.time_min[w.fleet.type_index[v], here]
-            wh = w.depot_node[w.orders.depot[np.maximum(ids[v], 0)]]
             free_slots = [k for k in range(lay.pending_slots) if masks[v, 1 + k] and int(ids[v, k]) not in taken]
+            wh = {k: int(w.depot_node[w.orders.depot[ids[v, k]]]) for k in free_slots}
             choice = -1
             if not w.onboard[v]:
                 if free_slots:
