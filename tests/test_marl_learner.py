@@ -49,6 +49,20 @@ def test_lambda_return_bootstraps_where_the_window_is_padded():
     assert targets[0, 0, 0].item() == pytest.approx(1 + 0.9 * 10)
 
 
+def test_lambda_return_of_independent_learners_is_per_agent():
+    # IQL: one team reward, one value per agent; each agent's lambda-return is its own column
+    rewards = torch.tensor([[[1.0], [2.0], [3.0]]])
+    terminated = torch.tensor([[[0.0], [0.0], [1.0]]])
+    next_values = torch.tensor([[[10.0, -4.0], [20.0, 6.0], [99.0, 7.0]]])
+    mask = torch.ones_like(rewards)
+    for lam in (None, 0.0, 0.5, 1.0):
+        both = td_targets(rewards, terminated, next_values, mask, 0.9, lam)
+        assert both.shape == (1, 3, 2)
+        for agent in range(2):
+            alone = td_targets(rewards, terminated, next_values[..., agent : agent + 1], mask, 0.9, lam)
+            assert torch.allclose(both[..., agent : agent + 1], alone)
+
+
 def test_buffer_capacity_follows_the_memory_budget_and_evicts_oldest_first():
     buffer = EpisodeBuffer(N_AGENTS, OBS_DIM, 2, N_ACTIONS, memory_mb=0.002)
     assert buffer.capacity_steps == int(0.002 * 2**20) // buffer.bytes_per_step

@@ -27,8 +27,10 @@ def test_vdn_cannot_represent_the_optimum_and_takes_the_safe_seven(tmp_path):
     assert result.last_eval["return"] == pytest.approx(7.0)
 
 
-def test_iql_trains_without_a_mixer(tmp_path):
-    result = train(make_two_step_game, two_step_config(mixer="iql", total_env_steps=200), tmp_path, progress=False)
+@pytest.mark.parametrize("td_lambda", [None, 0.8])
+def test_iql_trains_without_a_mixer(tmp_path, td_lambda):
+    config = two_step_config(mixer="iql", total_env_steps=200, td_lambda=td_lambda)
+    result = train(make_two_step_game, config, tmp_path, progress=False)
     assert result.updates > 0
     assert result.last_eval["return"] in (0.0, 1.0, 7.0, 8.0)
     assert not math.isnan(result.recent_return)

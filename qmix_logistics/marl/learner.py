@@ -64,8 +64,9 @@ def td_targets(
     not_done = 1.0 - terminated
     if td_lambda is None:
         return rewards + gamma * not_done * next_values
-    targets = torch.zeros_like(rewards)
-    following = torch.zeros_like(rewards[:, 0])
+    # the team reward [B, C, 1] broadcasts against per-agent values [B, C, N] for IQL
+    targets = rewards.new_zeros(torch.broadcast_shapes(rewards.shape, next_values.shape))
+    following = torch.zeros_like(targets[:, 0])
     for t in reversed(range(rewards.shape[1])):
         has_next = mask[:, t + 1] if t + 1 < rewards.shape[1] else torch.zeros_like(mask[:, t])
         blend = td_lambda * has_next
