@@ -98,6 +98,7 @@ class DispatchEnv:
         self._pending_ids = np.full((self.n_agents, self.layout.pending_slots), -1, dtype=np.int64)
         self._onboard_ids = np.full((self.n_agents, self.layout.onboard_slots), -1, dtype=np.int64)
         self._pending_detour = np.full((self.n_agents, self.layout.pending_slots), np.inf)
+        self._holdable = np.zeros(self.n_agents, dtype=np.bool_)
         self._arange = np.arange(self.n_agents)
 
     # ------------------------------------------------------------------ API
@@ -128,8 +129,7 @@ class DispatchEnv:
             ok[in_range] = self._masks[self._arange[in_range], actions[in_range]]
             v = int(np.flatnonzero(~ok)[0])
             raise ValueError(f"invalid action {int(actions[v])} for agent {v} (masked out)")
-        commands = {v: self.action_to_command(v, int(actions[v])) for v in self.world.pending_decisions()}
-        return self.step_commands(commands)
+        return self.step_commands(self.actions_to_commands(actions))
 
     def step_commands(self, commands: dict[int, Command]) -> tuple[np.ndarray, np.ndarray, float, bool, dict[str, Any]]:
         """Apply commands directly (centralized planners use this; learned actions map onto it)."""
@@ -143,6 +143,10 @@ class DispatchEnv:
         if done:
             info["kpis"] = compute_kpis(w)
         return self._obs, self._masks, float(before - w.total_cost), done, info  # type: ignore[return-value]
+
+    def actions_to_commands(self, actions: Sequence[int] | np.ndarray) -> dict[int, Command]:
+        """The commands of the deciding vehicles for one action per agent."""
+        return {v: self.action_to_command(v, int(actions[v])) for v in self.world.pending_decisions()}
 
     def action_to_command(self, v: int, action: int) -> Command:
         lay = self.layout
@@ -189,7 +193,7 @@ class DispatchEnv:
                 out[v] = 1 + choice
                 taken.add(int(ids[v, choice]))
                 continue
-            if masks[v, 0] and self._can_hold(v, here, tt):
+            if self._can_hold(v, tt):
                 continue  # hold at the warehouse for more orders (action 0)
             slots = [c for c in range(lay.onboard_slots) if masks[v, lay.first_deliver + c]]
             if slots:
@@ -201,15 +205,12 @@ class DispatchEnv:
                 out[v] = int(np.flatnonzero(masks[v])[0])
         return out
 
-    def _can_hold(self, v: int, here: int, tt: np.ndarray) -> bool:
-        """At a warehouse with orders on board and a third of the capacity free, each of which keeps
+    def _can_hold(self, v: int, tt: np.ndarray) -> bool:
+        """Holding is valid for ``v`` (the kernel's rule) and every onboard order keeps
         ``HOLD_SLACK_MIN`` minutes of slack if the vehicle drives there now."""
         w = self.world
-        if not w.onboard[v] or 3 * (w.fleet.capacity[v] - w.load[v]) < w.fleet.capacity[v]:
-            return False
-        if not (w.depot_node == here).any():
-            return False
-        return all(w.orders.due_min[o] - w.now - tt[w.orders.dest[o]] > HOLD_SLACK_MIN for o in w.onboard[v])
+        return bool(self._holdable[v]) and all(
+            w.orders.due_min[o] - w.now - tt[w.orders.dest[o]] > HOLD_SLACK_MIN for o in w.onboard[v])
 
     def observations(self) -> np.ndarray:
         return self._obs  # type: ignore[return-value]
@@ -269,7 +270,7 @@ class DispatchEnv:
             w.node, w.free_at, w.load, f.capacity, f.shift_end, w.deciding, w.active, self._home, f.type_index,
             w.time_min, self._xy, w.onboard_mat, np.flatnonzero(w.state == _READY),
             w.orders.depot, w.orders.dest, w.orders.size, w.orders.due_min, w.depot_node, self._load_time,
-            obs, masks, self._pending_ids, self._onboard_ids, self._pending_detour,
+            obs, masks, self._pending_ids, self._onboard_ids, self._pending_detour, self._holdable,
         )
         self._own = obs[:, :OWN_FEATURES]
         self._obs = obs

@@ -62,7 +62,7 @@ def build_observations(
     time_min, xy,                                                     # [types, n, n] minutes, [n, 2] in 0..1
     onboard, ready,                                                   # [A, cap] ids (-1 pad), ready order ids
     o_depot, o_dest, o_size, o_due, depot_node, load_time,            # per order / per depot
-    obs, masks, pend_ids, onb_ids, pend_detour,                       # outputs (zeroed / filled here)
+    obs, masks, pend_ids, onb_ids, pend_detour, holdable,             # outputs (zeroed / filled here)
 ):
     a = node.shape[0]
     c_slots = onb_ids.shape[1]
@@ -73,6 +73,7 @@ def build_observations(
     off_pend = off_onb + ONBOARD_FEATURES * c_slots
     off_nb = off_pend + PENDING_FEATURES * k_slots
     keys = np.empty(n_ready)
+    detours = np.empty(n_ready)
     taken = np.zeros(n_ready, dtype=np.bool_)
     onb_sorted = np.empty(onboard.shape[1], dtype=np.int64)
     nb_time = np.empty(a)
@@ -81,6 +82,7 @@ def build_observations(
     masks[:] = False
     pend_ids[:] = -1
     pend_detour[:] = np.inf
+    holdable[:] = False
     onb_ids[:] = -1
     for v in range(a):
         t = vtype[v]
@@ -134,9 +136,11 @@ def build_observations(
                 continue
             visible += 1
             if n_onb == 0:
-                key = o_due[o] - load_time[d] - base - to_wh - time_min[t, depot_node[d], o_dest[o]]
+                detours[r] = time_min[t, depot_node[d], o_dest[o]]
+                key = o_due[o] - load_time[d] - base - to_wh - detours[r]
             else:
-                key = _detour(time_min[t], o_dest, onb_sorted, n_onb, o_dest[o]) + (0.0 if depot_node[d] == u else 1e3)
+                detours[r] = _detour(time_min[t], o_dest, onb_sorted, n_onb, o_dest[o])
+                key = detours[r] + (0.0 if depot_node[d] == u else 1e3)
             keys[r] = key + (0.0 if o_size[o] <= free else 1e6)
         obs[v, OWN_FEATURES] = min(visible / k_slots, 4.0)
         taken[:] = False
@@ -158,25 +162,21 @@ def build_observations(
             obs[v, p + 3] = _clip(slack * inv_tau, lo, hi)
             obs[v, p + 4] = o_size[o] / max_cap
             obs[v, p + 5] = 1.0 if fits else 0.0
-            detour = time_min[t, wh, o_dest[o]] if n_onb == 0 else _detour(time_min[t], o_dest, onb_sorted, n_onb, o_dest[o])
-            pend_detour[v, s] = detour
-            obs[v, p + 6] = _clip(detour * inv_tau, 0.0, hi)
+            pend_detour[v, s] = detours[best]
+            obs[v, p + 6] = _clip(detours[best] * inv_tau, 0.0, hi)
             masks[v, 1 + s] = dec and fits
         masks[v, 1 + k_slots + c_slots] = dec and u != home[v]
-        if dec and not wait_with_work:
-            # no idling with work in hand: waiting stays valid only when nothing can be loaded or
-            # delivered, or to hold at a warehouse for more orders with some on board and a third of
-            # the capacity still free
-            holding = False
-            if n_onb > 0 and 3 * free >= capacity[v]:
-                for d in range(depot_node.shape[0]):
-                    if depot_node[d] == u:
-                        holding = True
-            if not holding:
-                for j in range(1, 1 + k_slots + c_slots):
-                    if masks[v, j]:
-                        masks[v, 0] = False
-                        break
+        # holding: waiting at a warehouse for more orders, with some on board and a third of the room free
+        if dec and n_onb > 0 and 3 * free >= capacity[v]:
+            for d in range(depot_node.shape[0]):
+                if depot_node[d] == u:
+                    holdable[v] = True
+        if dec and not wait_with_work and not holdable[v]:
+            # no idling with work in hand: waiting stays valid only when nothing can be loaded or delivered
+            for j in range(1, 1 + k_slots + c_slots):
+                if masks[v, j]:
+                    masks[v, 0] = False
+                    break
 
         if m_slots > 0:
             for w in range(a):

@@ -36,7 +36,7 @@ class RecordingPolicy:
     def act(self, env: DispatchEnv):
         actions = self.inner.select_actions(env.observations(), env.action_masks())
         self.actions.append(actions.copy())
-        return {v: env.action_to_command(v, int(actions[v])) for v in env.world.pending_decisions()}
+        return env.actions_to_commands(actions)
 
     def close(self) -> None:
         self.inner.close()

@@ -40,8 +40,7 @@ class ActionPolicy:
         raise NotImplementedError
 
     def act(self, env: DispatchEnv) -> dict[int, Command]:
-        actions = self.select_actions(env.observations(), env.action_masks())
-        return {v: env.action_to_command(v, int(actions[v])) for v in env.world.pending_decisions()}
+        return env.actions_to_commands(self.select_actions(env.observations(), env.action_masks()))
 
     def close(self) -> None:
         pass

@@ -85,9 +85,9 @@ class BatchingPolicy:
 
     An empty vehicle fetches the most urgent order of its nearest warehouse; there it tops up, while
     anything fits, with the orders whose customers lie closest to a customer already on board, holds
-    for more while its onboard orders have slack to spare, then delivers nearest first. Unlike greedy it decides from each vehicle's own view (the orders and
-    onboard load its observation shows), so a learned policy can represent it exactly; training uses
-    it as the demonstrator.
+    for more while its onboard orders have slack to spare, then delivers nearest first. Unlike greedy
+    it decides from each vehicle's own view (the orders and onboard load its observation shows), so a
+    learned policy can represent it exactly; training uses it as the demonstrator.
     """
 
     name = "batching"
@@ -96,5 +96,4 @@ class BatchingPolicy:
         pass
 
     def act(self, env: DispatchEnv) -> dict[int, Command]:
-        actions = env.suggested_actions()
-        return {v: env.action_to_command(v, int(actions[v])) for v in env.world.pending_decisions()}
+        return env.actions_to_commands(env.suggested_actions())
