@@ -13,7 +13,6 @@ import contextlib
 import os
 import platform
 import random
-import tempfile
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from qmix_logistics.atomic_io import atomic_path
 from qmix_logistics.errors import QlogError
 
 from .config import LearnerConfig
@@ -96,30 +96,14 @@ def restore_rng_states(states: dict[str, Any], generators: dict[str, np.random.G
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
     """Write ``payload`` plus format and version keys to ``path`` atomically.
 
-    The bytes go to a temp file in the same folder, are flushed and fsynced, then os.replace()d over the
-    target, so a crash leaves either the old checkpoint or the new one, never half a file.
+    The bytes go to a temp file in the same folder, are fsynced, then renamed over the target
+    (``atomic_io.atomic_path``), so a crash leaves either the old checkpoint or the new one, never half a file.
     """
     path = Path(path)
     document = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "versions": package_versions(), **payload}
     check_plain(document)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(document, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable where the OS allows it
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        torch.save(document, handle)
     return path
 
 

@@ -8,11 +8,12 @@ new rows are appended, and TensorBoard gets ``purge_step`` for the same effect.
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
+
+from qmix_logistics.atomic_io import atomic_path
 
 PROGRESS_COLUMNS = (
     "env_steps",
@@ -61,12 +62,10 @@ class CsvLog:
         kept = [row for row in rows if int(float(row["env_steps"])) <= step]
         if len(kept) == len(rows):
             return
-        tmp = self.path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="") as handle:
+        with atomic_path(self.path) as tmp, tmp.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(kept)
-        os.replace(tmp, self.path)
 
     def write(self, row: dict[str, Any]) -> None:
         """Append one row and flush it, so a crash loses at most the row being written."""
