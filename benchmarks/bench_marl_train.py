@@ -85,7 +85,7 @@ def resolve_env(spec: str) -> Any:
     if spec.endswith((".yaml", ".yml")):  # a dispatch scenario: its PettingZoo env
         import functools
 
-        from qmix_logistics.parallel_env import make_parallel_env
+        from qmix_logistics.env.parallel_env import make_parallel_env
         from qmix_logistics.scenario import load_scenario
 
         return functools.partial(make_parallel_env, load_scenario(spec))

@@ -41,13 +41,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qmix_logistics.env import DispatchEnv  # noqa: E402
+from qmix_logistics.env.parallel_env import make_parallel_env  # noqa: E402
+from qmix_logistics.evaluation.rollout import run_episode  # noqa: E402
 from qmix_logistics.marl import LearnerConfig, load_policy, train  # noqa: E402
-from qmix_logistics.parallel_env import make_parallel_env  # noqa: E402
 from qmix_logistics.policies.learned import LearnedPolicy  # noqa: E402
-from qmix_logistics.rollout import run_episode  # noqa: E402
 from qmix_logistics.scenario import Scenario, load_scenario  # noqa: E402
-from qmix_logistics.training import run_metadata  # noqa: E402
 from qmix_logistics.serving.server import LOOPBACK, free_port, wait_ready  # noqa: E402
+from qmix_logistics.training import run_metadata  # noqa: E402
 
 JSON = {"content-type": "application/json"}
 MAX_REQUESTS = 20_000  # hard cap on requests in any one HTTP run

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 
 import typer
-
-from qmix_logistics.errors import QlogError
 from qlog_cli.console import err_console
+
+from qmix_logistics.common.errors import QlogError
 
 app = typer.Typer(
     name="qlog",

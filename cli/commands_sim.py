@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich import box
 from rich.table import Table
 
-from typing import TYPE_CHECKING
-
-from qmix_logistics.atomic_io import atomic_write_bytes, atomic_write_json
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.atomic_io import atomic_write_bytes, atomic_write_json
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.scenario import load_scenario
 
 if TYPE_CHECKING:  # the study stack (pandas, scipy, matplotlib) loads only when a command needs it
@@ -46,7 +44,7 @@ def _safe(name: str) -> str:
 def _run_single(sc: Scenario, policy: str, episodes: int, seed: int | None, out: Path | None,
                 trace: Path | None, map_png: Path | None, gif: Path | None, window: str | None) -> None:
     """One policy, no grid: the classic KPI table and JSON, plus an optional trace, route map and GIF."""
-    from qmix_logistics.simulation import simulate
+    from qmix_logistics.evaluation.simulate import simulate
     from qmix_logistics.studies.route_animation import check_gif_path, write_shift_gif
     from qmix_logistics.studies.route_map import parse_window, route_map_png
     from qmix_logistics.studies.trace import simulate_traced, trace_format, write_trace

@@ -7,15 +7,15 @@ from datetime import datetime
 from pathlib import Path
 
 import typer
+from qlog_cli.console import console, err_console, fmt, progress_bar
 from rich.table import Table
 
-from qmix_logistics.atomic_io import atomic_write_json, atomic_write_text
-from qmix_logistics.errors import QlogError
-from qmix_logistics.evaluation import evaluate, save_report
+from qmix_logistics.common.atomic_io import atomic_write_json, atomic_write_text
+from qmix_logistics.common.errors import QlogError
+from qmix_logistics.evaluation.compare import evaluate, save_report
 from qmix_logistics.planning.engines import ENGINES
 from qmix_logistics.planning.solve import SolveResult, solve_instance
 from qmix_logistics.scenario import load_scenario
-from qlog_cli.console import console, err_console, fmt, progress_bar
 
 
 def eval_cmd(

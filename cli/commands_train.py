@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-
-from qmix_logistics.errors import QlogError
 from qlog_cli.console import console
+
+from qmix_logistics.common.errors import QlogError
 
 
 def train_cmd(
@@ -26,7 +26,11 @@ def train_cmd(
 ) -> None:
     """Train a QMIX (or VDN/IQL) dispatcher; checkpoints, CSV and TensorBoard logs go to the run folder."""
     from qmix_logistics.scenario import load_scenario
-    from qmix_logistics.training import load_training_file, resume_training, train_scenario
+    from qmix_logistics.training import (
+        load_training_file,
+        resume_training,
+        train_scenario,
+    )
 
     overrides: dict[str, object] = {}
     if config is not None:

@@ -15,13 +15,20 @@ from typing import Any, Mapping
 import numpy as np
 import yaml
 
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.env import OBSERVATION_LAYOUT, DispatchEnv
-from qmix_logistics.errors import QlogError
-from qmix_logistics.marl import CHECKPOINT_NAME, LearnerConfig, TrainResult, load_checkpoint, train
-from qmix_logistics.parallel_env import make_parallel_env
+from qmix_logistics.env.parallel_env import make_parallel_env
+from qmix_logistics.evaluation.rollout import run_episode
+from qmix_logistics.marl import (
+    CHECKPOINT_NAME,
+    LearnerConfig,
+    TrainResult,
+    load_checkpoint,
+    train,
+)
+from qmix_logistics.policies.batching import batching_actions
 from qmix_logistics.policies.heuristics import GreedyPolicy
 from qmix_logistics.policies.learned import LearnedPolicy
-from qmix_logistics.rollout import run_episode
 from qmix_logistics.scenario import Scenario, scenario_from_dict
 
 #: Evaluation during training uses these seeds; `qlog eval` defaults to other, held-out seeds.
@@ -67,6 +74,14 @@ def run_metadata(scenario: Scenario, mixer: str) -> dict[str, Any]:
     }
 
 
+def env_factory(scenario: Scenario, config: LearnerConfig) -> functools.partial:
+    """The picklable PettingZoo env factory for the learner's workers; the batching rule is the teacher
+    whenever the configuration learns from demonstrations (and is not computed otherwise)."""
+    uses_teacher = (config.expert_warmup_episodes > 0 or config.expert_share > 0
+                    or (config.margin_on_all_steps and config.demo_loss_weight > 0))
+    return functools.partial(make_parallel_env, scenario, teacher=batching_actions if uses_teacher else None)
+
+
 class GreedyComparison:
     """Evaluation callback: the learned policy versus the greedy heuristic on fixed seeds.
 
@@ -108,7 +123,7 @@ def train_scenario(
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(scenario, config.seed)
     metadata = run_metadata(scenario, config.mixer)
     eval_fn = GreedyComparison(scenario) if evaluate_against_greedy else None
-    return train(functools.partial(make_parallel_env, scenario), config, run_dir, eval_fn=eval_fn,
+    return train(env_factory(scenario, config), config, run_dir, eval_fn=eval_fn,
                  progress=progress, extra_metadata=metadata)
 
 
@@ -133,5 +148,5 @@ def resume_training(
     if overrides:
         config = config.with_overrides(dict(overrides))
     eval_fn = GreedyComparison(scenario) if evaluate_against_greedy else None
-    return train(functools.partial(make_parallel_env, scenario), config, run_dir, eval_fn=eval_fn,
+    return train(env_factory(scenario, config), config, run_dir, eval_fn=eval_fn,
                  resume=True, progress=progress, extra_metadata=metadata)

@@ -7,10 +7,11 @@ import pytest
 from pettingzoo.test import parallel_api_test
 
 from qmix_logistics.env import DispatchEnv
-from qmix_logistics.parallel_env import DispatchParallelEnv
+from qmix_logistics.env.parallel_env import DispatchParallelEnv
+from qmix_logistics.policies.batching import batching_actions
 from qmix_logistics.policies.heuristics import uniform_valid_actions
 from qmix_logistics.scenario import Scenario
-from qmix_logistics.world import Deliver, Load, OrderState, ReturnToDepot, Wait
+from qmix_logistics.sim.world import Deliver, Load, OrderState, ReturnToDepot, Wait
 
 
 def _trajectory(env: DispatchEnv, seed: int):
@@ -123,7 +124,11 @@ def test_no_idling_with_work_unless_allowed(small_scenario: Scenario) -> None:
 
 
 def test_batching_suggestions_are_valid_and_top_up_with_the_nearest_customer(small_scenario: Scenario) -> None:
-    from qmix_logistics.obs_kernel import ONBOARD_FEATURES, OWN_FEATURES, PENDING_FEATURES
+    from qmix_logistics.env.kernel import (
+        ONBOARD_FEATURES,
+        OWN_FEATURES,
+        PENDING_FEATURES,
+    )
 
     env = DispatchEnv(small_scenario)
     lay = env.layout
@@ -132,36 +137,37 @@ def test_batching_suggestions_are_valid_and_top_up_with_the_nearest_customer(sma
     done, topped_up = False, 0
     while not done:
         w = env.world
-        a = env.suggested_actions()
+        a = batching_actions(env)
         assert masks[np.arange(env.n_agents), a].all()
-        loads = [int(env._pending_ids[v, a[v] - 1]) for v in w.pending_decisions() if 1 <= a[v] < lay.first_deliver]
+        loads = [int(env.pending_ids[v, a[v] - 1]) for v in w.pending_decisions() if 1 <= a[v] < lay.first_deliver]
         assert len(loads) == len(set(loads))  # one order, one vehicle
         for v in w.pending_decisions():
             tt = w.time_min[w.fleet.type_index[v]]
-            for k in np.flatnonzero(env._pending_ids[v] >= 0):
-                o = int(env._pending_ids[v, k])
+            for k in np.flatnonzero(env.pending_ids[v] >= 0):
+                o = int(env.pending_ids[v, k])
                 expected = (min(tt[w.orders.dest[s], w.orders.dest[o]] for s in w.onboard[v]) if w.onboard[v]
                             else tt[w.depot_node[w.orders.depot[o]], w.orders.dest[o]])
-                assert env._pending_detour[v, k] == pytest.approx(expected)
+                assert env.pending_detour[v, k] == pytest.approx(expected)
                 assert env.observations()[v, off_pend + k * PENDING_FEATURES + 6] == pytest.approx(
                     min(expected / env._tau, 4.0), rel=1e-5)
             if w.onboard[v] and 1 <= a[v] < lay.first_deliver:
                 topped_up += 1
                 rivals = [k for k in range(lay.pending_slots) if masks[v, 1 + k]]
-                assert env._pending_detour[v, a[v] - 1] <= min(env._pending_detour[v, k] for k in rivals) + 1e-9 \
-                    or any(int(env._pending_ids[v, k]) in loads for k in rivals)
+                assert env.pending_detour[v, a[v] - 1] <= min(env.pending_detour[v, k] for k in rivals) + 1e-9 \
+                    or any(int(env.pending_ids[v, k]) in loads for k in rivals)
         _, masks, _, done, info = env.step(a)
     assert topped_up > 0
+    from qmix_logistics.evaluation.rollout import run_episode
     from qmix_logistics.policies.heuristics import GreedyPolicy
-    from qmix_logistics.rollout import run_episode
 
     greedy = run_episode(DispatchEnv(small_scenario), GreedyPolicy(), 9).kpis
     assert info["kpis"]["service_level"] >= greedy["service_level"]
 
 
 def test_batching_beats_greedy_on_the_depot_scenario() -> None:
-    from qmix_logistics.policies.heuristics import BatchingPolicy, GreedyPolicy
-    from qmix_logistics.rollout import run_episode
+    from qmix_logistics.evaluation.rollout import run_episode
+    from qmix_logistics.policies.batching import BatchingPolicy
+    from qmix_logistics.policies.heuristics import GreedyPolicy
     from qmix_logistics.scenario import load_scenario
     from tests.conftest import ROOT
 
@@ -172,7 +178,11 @@ def test_batching_beats_greedy_on_the_depot_scenario() -> None:
         assert batching["total_cost"] < greedy["total_cost"] and batching["km"] < greedy["km"]
 
 
-def test_parallel_env_passes_the_expert_action(small_scenario: Scenario) -> None:
-    pz = DispatchParallelEnv(small_scenario)
+def test_parallel_env_passes_the_teachers_action_only_when_asked(small_scenario: Scenario) -> None:
+    from qmix_logistics.policies.batching import batching_actions
+
+    _, infos = DispatchParallelEnv(small_scenario).reset(seed=9)
+    assert not any("expert_action" in infos[a] for a in infos)
+    pz = DispatchParallelEnv(small_scenario, teacher=batching_actions)
     _, infos = pz.reset(seed=9)
     assert all("expert_action" in infos[a] for a in pz.possible_agents)

@@ -10,11 +10,11 @@ import sys
 import numpy as np
 import pytest
 import yaml
+from qlog_cli.app import app, main
 from typer.testing import CliRunner
 
-from qmix_logistics.evaluation import bootstrap_ci, evaluate
+from qmix_logistics.evaluation.compare import bootstrap_ci, evaluate
 from qmix_logistics.scenario import scenario_from_dict
-from qlog_cli.app import app, main
 from tests.conftest import small_scenario_dict
 
 SOLOMON = """TINY

@@ -13,7 +13,12 @@ from qmix_logistics.env import DispatchEnv
 from qmix_logistics.marl import greedy_actions, load_policy
 from qmix_logistics.policies.learned import LearnedPolicy
 from qmix_logistics.scenario import scenario_from_dict
-from qmix_logistics.serving.export import INPUT_NAMES, OUTPUT_NAMES, agent_step, export_policy
+from qmix_logistics.serving.export import (
+    INPUT_NAMES,
+    OUTPUT_NAMES,
+    agent_step,
+    export_policy,
+)
 from tests.conftest import small_scenario_dict
 from tests.test_serving_api import one_torch_thread, run_cli, tiny_checkpoint  # noqa: F401 (fixture)
 

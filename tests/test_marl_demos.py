@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from qmix_logistics.marl import Episode, EpisodeBuffer, EnvSpec, LearnerConfig, QLearner
+from qmix_logistics.marl import EnvSpec, Episode, EpisodeBuffer, LearnerConfig, QLearner
 
 
 def _episode(length: int, n_agents: int, n_actions: int, *, demo: bool) -> Episode:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.marl import Episode, EpisodeBuffer, LearnerConfig, td_targets
 
 N_AGENTS, OBS_DIM, N_ACTIONS = 2, 3, 4

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.marl import (
     DecentralizedPolicy,
     EnvSpec,

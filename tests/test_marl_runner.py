@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from qmix_logistics.errors import QlogError
-from qmix_logistics.marl.games import TwoStepGame, make_two_step_game, two_step_config
+from qmix_logistics.common.errors import QlogError
+from qmix_logistics.marl.testing import TwoStepGame, make_two_step_game, two_step_config
 
 # Spawned workers import this module to find the env factories below, so its top level stays free of torch
 # (a second or more per worker); the tests import the learner side where they need it.

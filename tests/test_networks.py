@@ -9,10 +9,16 @@ import numpy as np
 import pytest
 
 from qmix_logistics.env import DispatchEnv
+from qmix_logistics.evaluation.rollout import run_episode
 from qmix_logistics.network import build_network
 from qmix_logistics.policies.heuristics import GreedyPolicy
-from qmix_logistics.rollout import run_episode
-from qmix_logistics.scenario import GraphMLNetwork, GridNetwork, RandomGeometricNetwork, TNTPNetwork, scenario_from_dict
+from qmix_logistics.scenario import (
+    GraphMLNetwork,
+    GridNetwork,
+    RandomGeometricNetwork,
+    TNTPNetwork,
+    scenario_from_dict,
+)
 from tests.conftest import small_scenario_dict
 
 

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.planning.feasibility import check_routes
-from qmix_logistics.planning.instances import best_known_distance, read_instance, to_problem
+from qmix_logistics.planning.instances import (
+    best_known_distance,
+    read_instance,
+    to_problem,
+)
 from qmix_logistics.planning.problem import TaskKind
 from qmix_logistics.planning.solve import solve_instance
 

@@ -9,7 +9,7 @@ import multiprocessing
 import numpy as np
 import pytest
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.planning.engines import plan
 from qmix_logistics.planning.ortools_engine import solve_ortools
 from qmix_logistics.planning.ortools_settings import OrToolsSettings

@@ -5,17 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qmix_logistics.demand import OrderStream
 from qmix_logistics.env import DispatchEnv
-from qmix_logistics.network_cache import network_for
+from qmix_logistics.evaluation.rollout import run_episode
+from qmix_logistics.network.cache import network_for
 from qmix_logistics.planning.engines import plan
-from qmix_logistics.planning.problem import Plan, PlanStatus, Problem, StopKind, TaskKind
+from qmix_logistics.planning.problem import (
+    Plan,
+    PlanStatus,
+    Problem,
+    StopKind,
+    TaskKind,
+)
 from qmix_logistics.policies import RandomPolicy
 from qmix_logistics.policies.rolling_horizon import RollingHorizonPolicy
 from qmix_logistics.policies.snapshot import SnapshotOptions, build_snapshot
-from qmix_logistics.rollout import run_episode
 from qmix_logistics.scenario import scenario_from_dict
-from qmix_logistics.world import Deliver, Load, OrderState, Wait, World
+from qmix_logistics.sim.demand import OrderStream
+from qmix_logistics.sim.world import Deliver, Load, OrderState, Wait, World
 from tests.conftest import small_scenario_dict
 
 ENGINES = ["ortools", "pyvrp"]
@@ -205,7 +211,7 @@ def test_rolling_horizon_handles_two_warehouses_and_mixed_speeds(engine):
 
 
 def test_unknown_engine_is_a_user_error():
-    from qmix_logistics.errors import QlogError
+    from qmix_logistics.common.errors import QlogError
 
     with pytest.raises(QlogError, match="unknown engine"):
         RollingHorizonPolicy("cplex")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.env import DispatchEnv
-from qmix_logistics.errors import QlogError
 from qmix_logistics.scenario import load_scenario, scenario_from_dict
 from tests.conftest import ROOT, small_scenario_dict
 

@@ -11,18 +11,18 @@ import httpx
 import numpy as np
 import pytest
 import torch
+from qlog_cli.app import main
 
 import qmix_logistics
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.env import DispatchEnv
-from qmix_logistics.errors import QlogError
+from qmix_logistics.env.parallel_env import make_parallel_env
 from qmix_logistics.marl import LearnerConfig, load_policy, train
-from qmix_logistics.parallel_env import make_parallel_env
 from qmix_logistics.scenario import scenario_from_dict
 from qmix_logistics.serving.api import create_app
 from qmix_logistics.serving.server import BackgroundServer, check_host, is_loopback
 from qmix_logistics.serving.service import action_meanings
 from qmix_logistics.training import run_metadata
-from qlog_cli.app import main
 from tests.conftest import small_scenario_dict
 
 TOKEN = "test-token-123"

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import yaml
 
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.env import DispatchEnv
-from qmix_logistics.errors import QlogError
+from qmix_logistics.evaluation.simulate import simulate
 from qmix_logistics.policies.learned import LearnedPolicy
 from qmix_logistics.scenario import scenario_from_dict
 from qmix_logistics.serving.api import create_app
 from qmix_logistics.serving.client import RemotePolicy
 from qmix_logistics.serving.server import BackgroundServer, free_port
-from qmix_logistics.simulation import simulate
 from tests.conftest import small_scenario_dict
 from tests.test_serving_api import one_torch_thread, run_cli, tiny_checkpoint  # noqa: F401 (fixture)
 

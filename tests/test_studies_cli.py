@@ -8,7 +8,6 @@ import sys
 
 import pytest
 import yaml
-
 from qlog_cli.app import main
 
 

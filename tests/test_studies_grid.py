@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.scenario import Scenario, VehicleType
-from qmix_logistics.studies.grid import apply_variant, grid_variants, parse_axes, parse_axis, scale_fleet
+from qmix_logistics.studies.grid import (
+    apply_variant,
+    grid_variants,
+    parse_axes,
+    parse_axis,
+    scale_fleet,
+)
 
 
 def test_inclusive_ranges_and_lists():

@@ -9,13 +9,13 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pytest
-
 from qlog_cli.app import main
-from qmix_logistics.demand import read_orders_csv
-from qmix_logistics.errors import QlogError
-from qmix_logistics.network_cache import network_for
+
+from qmix_logistics.common.errors import QlogError
+from qmix_logistics.evaluation.simulate import simulate
+from qmix_logistics.network.cache import network_for
 from qmix_logistics.scenario import load_scenario, scenario_from_dict
-from qmix_logistics.simulation import simulate
+from qmix_logistics.sim.demand import read_orders_csv
 from qmix_logistics.studies.replay import replay_orders
 
 ROOT_SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"

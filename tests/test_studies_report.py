@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from qmix_logistics.studies.report import Section, format_cell, render_report, write_report
+from qmix_logistics.studies.report import (
+    Section,
+    format_cell,
+    render_report,
+    write_report,
+)
 
 
 def tiny_png() -> bytes:

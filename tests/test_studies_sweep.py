@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from qmix_logistics.errors import QlogError
-from qmix_logistics.kpis import KPI_DIRECTIONS
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.scenario import Scenario
+from qmix_logistics.sim.kpis import KPI_DIRECTIONS
 from qmix_logistics.studies.summary import t_halfwidth
 from qmix_logistics.studies.sweep import run_sweep
 from qmix_logistics.studies.sweep_outputs import write_sweep_outputs

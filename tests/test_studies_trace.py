@@ -5,10 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.scenario import scenario_from_dict
 from qmix_logistics.studies.route_map import parse_window, route_map_png, trace_legs
-from qmix_logistics.studies.trace import kpis_from_trace, read_trace, simulate_traced, write_trace
+from qmix_logistics.studies.trace import (
+    kpis_from_trace,
+    read_trace,
+    simulate_traced,
+    write_trace,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
+from qmix_logistics.evaluation.simulate import simulate
 from qmix_logistics.marl import load_policy
 from qmix_logistics.marl.checkpoint import load_checkpoint, save_checkpoint
 from qmix_logistics.policies.learned import LearnedPolicy
 from qmix_logistics.scenario import scenario_from_dict
-from qmix_logistics.simulation import simulate
 from qmix_logistics.training import default_run_dir, train_scenario
 from tests.conftest import small_scenario_dict
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from qmix_logistics.env import DispatchEnv
 from qmix_logistics.policies.heuristics import uniform_valid_actions
 from qmix_logistics.scenario import scenario_from_dict
-from qmix_logistics.world import OrderState
+from qmix_logistics.sim.world import OrderState
 from tests.conftest import small_scenario_dict
 
 scenarios = st.fixed_dictionaries({
@@ -74,8 +74,8 @@ def test_invariants_hold_every_step(p: dict) -> None:
 @settings(max_examples=10, deadline=None)
 @given(st.integers(0, 1000), st.sampled_from(["random", "greedy"]))
 def test_order_stream_does_not_depend_on_policy(seed: int, policy: str) -> None:
+    from qmix_logistics.evaluation.rollout import run_episode
     from qmix_logistics.policies import make_policy
-    from qmix_logistics.rollout import run_episode
 
     sc = scenario_from_dict(small_scenario_dict())
     env = DispatchEnv(sc)

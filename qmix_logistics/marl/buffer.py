@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 
 MIB = 2**20
 

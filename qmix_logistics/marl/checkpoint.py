@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from qmix_logistics.atomic_io import atomic_path
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.atomic_io import atomic_path
+from qmix_logistics.common.errors import QlogError
 
 from .config import LearnerConfig
 from .controller import DecentralizedPolicy

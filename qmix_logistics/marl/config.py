@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 
 #: Episodes up to this many steps are trained whole when ``chunk_len`` is None; longer ones in windows.
 WHOLE_EPISODE_MAX_STEPS = 128

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 
 from .networks import RNNAgent
 

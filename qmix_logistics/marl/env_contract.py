@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 
 #: A picklable ``make_env(seed) -> ParallelEnv`` (module-level function or functools.partial).
 EnvFactory = Callable[[int], Any]

@@ -11,7 +11,7 @@ import signal
 import traceback
 from multiprocessing.connection import Connection
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 
 from .env_contract import EnvAdapter, EnvFactory
 

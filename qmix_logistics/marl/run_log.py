@@ -13,7 +13,7 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
-from qmix_logistics.atomic_io import atomic_path
+from qmix_logistics.common.atomic_io import atomic_path
 
 PROGRESS_COLUMNS = (
     "env_steps",

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 
 from .buffer import Episode
 from .controller import MultiAgentController

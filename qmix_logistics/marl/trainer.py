@@ -20,9 +20,15 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 
 from .buffer import Episode, EpisodeBuffer
 from .checkpoint import (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.planning.ortools_engine import solve_ortools
 from qmix_logistics.planning.problem import Plan, Problem
 from qmix_logistics.planning.pyvrp_engine import solve_pyvrp

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import vrplib
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.planning.problem import Problem, Task, TaskKind, Vehicle
 
 

@@ -31,7 +31,11 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.constraint_solver import pywrapcp
 
-from qmix_logistics.planning.ortools_settings import OrToolsSettings, portfolio, search_parameters
+from qmix_logistics.planning.ortools_settings import (
+    OrToolsSettings,
+    portfolio,
+    search_parameters,
+)
 from qmix_logistics.planning.problem import Plan, Problem, StopKind, TaskId, TaskKind
 from qmix_logistics.planning.scaling import (
     TIME_UNITS_PER_MIN,

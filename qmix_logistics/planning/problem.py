@@ -23,7 +23,7 @@ from typing import Hashable
 
 import numpy as np
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 
 TaskId = Hashable
 VehicleId = Hashable

@@ -63,7 +63,14 @@ from pyvrp.constants import MAX_VALUE
 from pyvrp.exceptions import PenaltyBoundWarning
 from pyvrp.stop import MaxRuntime
 
-from qmix_logistics.planning.problem import Plan, Problem, StopKind, Task, TaskId, TaskKind
+from qmix_logistics.planning.problem import (
+    Plan,
+    Problem,
+    StopKind,
+    Task,
+    TaskId,
+    TaskKind,
+)
 from qmix_logistics.planning.scaling import (
     DISTANCE_UNITS_PER_KM,
     distance_units,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.planning.problem import Problem, StopKind, Task, TaskId, TaskKind
 
 TIME_UNITS_PER_MIN = 1000

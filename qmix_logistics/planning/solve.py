@@ -13,7 +13,11 @@ from pathlib import Path
 
 from qmix_logistics.planning.engines import plan
 from qmix_logistics.planning.feasibility import FeasibilityReport, check_routes
-from qmix_logistics.planning.instances import best_known_distance, read_instance, to_problem
+from qmix_logistics.planning.instances import (
+    best_known_distance,
+    read_instance,
+    to_problem,
+)
 
 
 @dataclass

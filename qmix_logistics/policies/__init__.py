@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.policies.base import ActionPolicy, Policy
-from qmix_logistics.policies.heuristics import BatchingPolicy, GreedyPolicy, RandomPolicy
+from qmix_logistics.policies.batching import BatchingPolicy
+from qmix_logistics.policies.heuristics import GreedyPolicy, RandomPolicy
 from qmix_logistics.scenario import Scenario
 
 BUILTIN = ("random", "greedy", "batching", "ortools", "pyvrp")

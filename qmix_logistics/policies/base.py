@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from qmix_logistics.env import DispatchEnv
-from qmix_logistics.world import Command
+from qmix_logistics.sim.world import Command
 
 
 @runtime_checkable

@@ -1,4 +1,4 @@
-"""Simple dispatchers: random valid actions, a greedy urgent-order-to-nearest-vehicle rule, and batching."""
+"""Simple dispatchers: random valid actions and a greedy urgent-order-to-nearest-vehicle rule."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ import numpy as np
 
 from qmix_logistics.env import DispatchEnv
 from qmix_logistics.policies.base import ActionPolicy
-from qmix_logistics.world import Command, Deliver, Load, OrderState, ReturnToDepot, Wait
+from qmix_logistics.sim.world import (
+    Command,
+    Deliver,
+    Load,
+    OrderState,
+    ReturnToDepot,
+    Wait,
+)
 
 
 def uniform_valid_actions(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -78,22 +85,3 @@ class GreedyPolicy:
             else:
                 commands[v] = Wait()
         return commands
-
-
-class BatchingPolicy:
-    """Each vehicle follows the env's batching rule (``DispatchEnv.suggested_actions``).
-
-    An empty vehicle fetches the most urgent order of its nearest warehouse; there it tops up, while
-    anything fits, with the orders whose customers lie closest to a customer already on board, holds
-    for more while its onboard orders have slack to spare, then delivers nearest first. Unlike greedy
-    it decides from each vehicle's own view (the orders and onboard load its observation shows), so a
-    learned policy can represent it exactly; training uses it as the demonstrator.
-    """
-
-    name = "batching"
-
-    def reset(self, env: DispatchEnv, seed: int) -> None:
-        pass
-
-    def act(self, env: DispatchEnv) -> dict[int, Command]:
-        return env.actions_to_commands(env.suggested_actions())

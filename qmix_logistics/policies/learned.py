@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.env import OBSERVATION_LAYOUT, DispatchEnv
-from qmix_logistics.errors import QlogError
 from qmix_logistics.policies.base import ActionPolicy
 from qmix_logistics.scenario import Scenario
 

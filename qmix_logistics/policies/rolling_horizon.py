@@ -30,15 +30,23 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 from pyvrp.exceptions import PenaltyBoundWarning
 
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.env import DispatchEnv
-from qmix_logistics.errors import QlogError
 from qmix_logistics.planning.engines import ENGINES, plan
 from qmix_logistics.planning.ortools_settings import OrToolsSettings
 from qmix_logistics.planning.problem import Plan, PlanStatus, Problem, StopKind
 from qmix_logistics.planning.schedule import build_plan
 from qmix_logistics.policies.heuristics import GreedyPolicy
 from qmix_logistics.policies.snapshot import Snapshot, SnapshotOptions, build_snapshot
-from qmix_logistics.world import Command, Deliver, Load, OrderState, ReturnToDepot, Wait, World
+from qmix_logistics.sim.world import (
+    Command,
+    Deliver,
+    Load,
+    OrderState,
+    ReturnToDepot,
+    Wait,
+    World,
+)
 
 _PICKING, _READY = int(OrderState.PICKING), int(OrderState.READY)
 Route = list[tuple[int, StopKind]]

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qmix_logistics.planning.problem import Objective, Problem, Task, TaskKind, Vehicle
-from qmix_logistics.world import OrderState, World
+from qmix_logistics.sim.world import OrderState, World
 
 _PICKING, _READY, _ASSIGNED, _ONBOARD = (int(OrderState.PICKING), int(OrderState.READY),
                                          int(OrderState.ASSIGNED), int(OrderState.ONBOARD))

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 from starlette.exceptions import HTTPException
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 
 from .guard import BearerTokenGuard
 from .schemas import ActRequest, ActResponse, ErrorResponse, PolicyDescription, Status

@@ -25,8 +25,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from qmix_logistics.atomic_io import atomic_path
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.atomic_io import atomic_path
+from qmix_logistics.common.errors import QlogError
 
 ExportFormat = Literal["torchscript", "onnx"]
 FORMATS: tuple[str, ...] = ("torchscript", "onnx")

@@ -16,7 +16,7 @@ from types import TracebackType
 
 import httpx
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 
 LOOPBACK = "127.0.0.1"
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 
 
 @dataclass(frozen=True)

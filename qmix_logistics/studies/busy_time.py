@@ -19,7 +19,7 @@ import numpy as np
 
 from qmix_logistics.env import DispatchEnv
 from qmix_logistics.policies.base import Policy
-from qmix_logistics.world import Command, World
+from qmix_logistics.sim.world import Command, World
 
 BusyInterval = tuple[int, float, float]  # (vehicle, start_min, end_min)
 

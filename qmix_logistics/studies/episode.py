@@ -14,14 +14,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from qmix_logistics.env import DispatchEnv
-from qmix_logistics.kpis import KPI_DIRECTIONS
+from qmix_logistics.evaluation.rollout import EpisodeResult, run_episode
 from qmix_logistics.policies import make_policy
 from qmix_logistics.policies.base import Policy
-from qmix_logistics.rollout import EpisodeResult, run_episode
 from qmix_logistics.scenario import Scenario
-from qmix_logistics.studies.busy_time import BusyInterval, BusyRecorder, busy_profile, time_bins
+from qmix_logistics.sim.kpis import KPI_DIRECTIONS
+from qmix_logistics.sim.world import OrderState, World
+from qmix_logistics.studies.busy_time import (
+    BusyInterval,
+    BusyRecorder,
+    busy_profile,
+    time_bins,
+)
 from qmix_logistics.studies.grid import Variant
-from qmix_logistics.world import OrderState, World
 
 DEFAULT_BIN_MIN = 15.0
 

@@ -17,7 +17,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Callable, Literal, Sequence
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.studies.episode import EpisodeOutcome, EpisodeTask, play_task
 
 ExecutorKind = Literal["local", "ray"]

@@ -20,7 +20,7 @@ from typing import Sequence
 
 from pydantic import ValidationError
 
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.scenario import Scenario, VehicleType
 
 SWEEP_KEYS = ("fleet", "demand")

@@ -1,6 +1,6 @@
 """Drive a scenario with real orders: swap its demand for the replay of an order CSV.
 
-The file format is the one ``demand.kind: csv`` reads (see ``qmix_logistics.demand.read_orders_csv``):
+The file format is the one ``demand.kind: csv`` reads (see ``qmix_logistics.sim.demand.read_orders_csv``):
 ``time_min`` or an ISO ``timestamp`` (minutes since that day's midnight), the destination as ``node``
 id or ``lat``/``lon`` (snapped to the nearest node of a geographic network), ``size``, and ``due_min``
 (absolute) or ``due_in_min``; optionally ``depot`` by name. The file is read once here, so a bad
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qmix_logistics.demand import read_orders_csv
-from qmix_logistics.errors import QlogError
-from qmix_logistics.network_cache import network_for
+from qmix_logistics.common.errors import QlogError
+from qmix_logistics.network.cache import network_for
 from qmix_logistics.scenario import Scenario
-from qmix_logistics.world import Fleet
+from qmix_logistics.sim.demand import read_orders_csv
+from qmix_logistics.sim.world import Fleet
 
 
 def replay_orders(scenario: Scenario, orders_csv: str | Path) -> Scenario:

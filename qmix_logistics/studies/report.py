@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
-from qmix_logistics.atomic_io import atomic_write_text
+from qmix_logistics.common.atomic_io import atomic_write_text
 
 Rows = Sequence[Mapping[str, Any]]
 TableLike = Union[Rows, Any]  # list of dict rows, or a pandas DataFrame

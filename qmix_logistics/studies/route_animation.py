@@ -17,12 +17,18 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from PIL import Image  # a matplotlib dependency
 
-from qmix_logistics.atomic_io import atomic_path
-from qmix_logistics.demand import depot_nodes
-from qmix_logistics.errors import QlogError
-from qmix_logistics.network_cache import network_for
+from qmix_logistics.common.atomic_io import atomic_path
+from qmix_logistics.common.errors import QlogError
+from qmix_logistics.network.cache import network_for
+from qmix_logistics.network.nodes import depot_nodes
 from qmix_logistics.scenario import Scenario
-from qmix_logistics.studies.route_map import draw_streets, leg_polyline, trace_legs, vehicle_color, vehicle_speeds
+from qmix_logistics.studies.route_map import (
+    draw_streets,
+    leg_polyline,
+    trace_legs,
+    vehicle_color,
+    vehicle_speeds,
+)
 from qmix_logistics.studies.trace import select_day
 
 MAX_FRAMES = 240

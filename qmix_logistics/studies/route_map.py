@@ -17,14 +17,14 @@ from matplotlib import colormaps
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from qmix_logistics.demand import depot_nodes
-from qmix_logistics.errors import QlogError
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.network import RoadNetwork
-from qmix_logistics.network_cache import network_for
+from qmix_logistics.network.cache import network_for
+from qmix_logistics.network.nodes import depot_nodes
 from qmix_logistics.scenario import Scenario
+from qmix_logistics.sim.world import Fleet
 from qmix_logistics.studies.plots import figure_png
 from qmix_logistics.studies.trace import select_day
-from qmix_logistics.world import Fleet
 
 
 def parse_window(text: str) -> tuple[float, float]:

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
-from qmix_logistics.kpis import KPI_DIRECTIONS
+from qmix_logistics.sim.kpis import KPI_DIRECTIONS
 from qmix_logistics.studies.episode import EpisodeOutcome
 from qmix_logistics.studies.report import format_cell
 

@@ -21,14 +21,25 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.env import DispatchEnv
-from qmix_logistics.errors import QlogError
+from qmix_logistics.evaluation.simulate import episode_seeds
 from qmix_logistics.policies import make_policy
 from qmix_logistics.scenario import Scenario
-from qmix_logistics.simulation import episode_seeds
 from qmix_logistics.studies.episode import DEFAULT_BIN_MIN, EpisodeOutcome, EpisodeTask
-from qmix_logistics.studies.executors import OnOutcome, check_executor, default_workers, run_tasks
-from qmix_logistics.studies.grid import SweepAxis, Variant, apply_variant, grid_variants, parse_axes
+from qmix_logistics.studies.executors import (
+    OnOutcome,
+    check_executor,
+    default_workers,
+    run_tasks,
+)
+from qmix_logistics.studies.grid import (
+    SweepAxis,
+    Variant,
+    apply_variant,
+    grid_variants,
+    parse_axes,
+)
 from qmix_logistics.studies.summary import summarize
 
 

@@ -18,7 +18,11 @@ import io
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from qmix_logistics.atomic_io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from qmix_logistics.common.atomic_io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+)
 from qmix_logistics.studies.plots import kpi_curves_png, lateness_png, utilization_png
 from qmix_logistics.studies.report import Section, write_report
 from qmix_logistics.studies.summary import headline_rows

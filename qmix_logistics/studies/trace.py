@@ -12,7 +12,7 @@ One row per event, in time order within each seed. Columns:
 Kinds: the world's ``order_arrival``, ``order_ready``, ``depart``, ``arrive``, ``load``, ``deliver``,
 ``drop``, plus ``shift_start``/``shift_end`` per vehicle and ``busy_start``/``busy_end`` around each
 completed command (the basis of the utilization KPI). With these, :func:`kpis_from_trace` rebuilds
-every KPI of :func:`qmix_logistics.kpis.compute_kpis` from the table alone.
+every KPI of :func:`qmix_logistics.sim.kpis.compute_kpis` from the table alone.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from qmix_logistics.atomic_io import atomic_path
+from qmix_logistics.common.atomic_io import atomic_path
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.env import DispatchEnv
-from qmix_logistics.errors import QlogError
-from qmix_logistics.kpis import KPI_DIRECTIONS
+from qmix_logistics.evaluation.rollout import EpisodeResult
+from qmix_logistics.evaluation.simulate import SimulationReport, episode_seeds
 from qmix_logistics.policies import make_policy
-from qmix_logistics.rollout import EpisodeResult
 from qmix_logistics.scenario import Scenario
-from qmix_logistics.simulation import SimulationReport, episode_seeds
+from qmix_logistics.sim.kpis import KPI_DIRECTIONS
 from qmix_logistics.studies.episode import RecordedEpisode, play_recorded
 
 TRACE_FORMATS = (".csv", ".parquet")
@@ -117,7 +117,7 @@ def simulate_traced(
     seed: int | None = None,
     on_episode: Callable[[EpisodeResult], None] | None = None,
 ) -> tuple[SimulationReport, pd.DataFrame]:
-    """Like :func:`qmix_logistics.simulation.simulate`, but also returns the trace of every day."""
+    """Like :func:`qmix_logistics.evaluation.simulate.simulate`, but also returns the trace of every day."""
     pol = make_policy(policy, scenario)
     env = DispatchEnv(scenario, record_events=True)
     results, tables = [], []

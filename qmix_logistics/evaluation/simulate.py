@@ -8,11 +8,11 @@ from typing import Callable
 import numpy as np
 
 from qmix_logistics.env import DispatchEnv
-from qmix_logistics.kpis import KPI_DIRECTIONS
+from qmix_logistics.evaluation.rollout import EpisodeResult, run_episode
 from qmix_logistics.policies import make_policy
 from qmix_logistics.policies.base import Policy
-from qmix_logistics.rollout import EpisodeResult, run_episode
 from qmix_logistics.scenario import Scenario
+from qmix_logistics.sim.kpis import KPI_DIRECTIONS
 
 
 @dataclass

@@ -27,15 +27,19 @@ from typing import Any, Callable
 
 import numpy as np
 
-from qmix_logistics.atomic_io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from qmix_logistics.common.atomic_io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+)
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.env import DispatchEnv
-from qmix_logistics.errors import QlogError
-from qmix_logistics.kpis import KPI_DIRECTIONS
+from qmix_logistics.evaluation.rollout import EpisodeResult, run_episode
 from qmix_logistics.policies import make_policy
 from qmix_logistics.policies.base import Policy
 from qmix_logistics.policies.rolling_horizon import RollingHorizonPolicy
-from qmix_logistics.rollout import EpisodeResult, run_episode
 from qmix_logistics.scenario import Scenario
+from qmix_logistics.sim.kpis import KPI_DIRECTIONS
 
 BOOTSTRAP_RESAMPLES = 2000
 CONFIDENCE = 0.95

@@ -14,9 +14,10 @@ from typing import Union
 import numpy as np
 import simpy
 
-from qmix_logistics.demand import OrderStream, depot_nodes, generate_orders
 from qmix_logistics.network import RoadNetwork
+from qmix_logistics.network.nodes import depot_nodes
 from qmix_logistics.scenario import Scenario
+from qmix_logistics.sim.demand import OrderStream, generate_orders
 
 
 class OrderState(IntEnum):

@@ -21,10 +21,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-OWN_FEATURES = 9
-ONBOARD_FEATURES = 4
-PENDING_FEATURES = 7
-NEIGHBOR_FEATURES = 6
+from qmix_logistics.env.layout import (
+    NEIGHBOR_FEATURES,
+    ONBOARD_FEATURES,
+    OWN_FEATURES,
+    PENDING_FEATURES,
+)
 
 
 @njit(cache=True)

@@ -1,6 +1,6 @@
-"""The scenario file: one YAML document describing a network, depots, a fleet, a day of demand and costs.
+"""The scenario schema: one YAML document describing a network, depots, a fleet, a day of demand and costs.
 
-Loaded into pydantic models so that every mistake is caught up front with the field path that caused
+Pydantic models only so that every mistake is caught up front with the field path that caused
 it. Units: time in minutes, distance in km, speed in km/h, money in the scenario's currency.
 """
 
@@ -9,10 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from qmix_logistics.errors import QlogError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NodeRef = Union[int, str]
 
@@ -213,76 +210,3 @@ class Scenario(_Strict):
 
     def resolved_onboard_slots(self) -> int:
         return self.observation.onboard_slots or max(vt.capacity for vt in self.fleet)
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p in _UNION_TAGS)]
-    return ".".join(parts) or "(top level)"
-
-
-_UNION_TAGS = {"grid", "random_geometric", "graphml", "tntp", "int", "str", "literal['center']"}
-
-
-def _resolve_paths(scenario: Scenario, base: Path) -> Scenario:
-    """Make relative file paths relative to the scenario file, then check they exist."""
-    checks: list[tuple[str, BaseModel, str]] = []
-    if isinstance(scenario.network, (GraphMLNetwork, TNTPNetwork)):
-        checks.append(("network.path", scenario.network, "path"))
-        if isinstance(scenario.network, TNTPNetwork) and scenario.network.nodes_path is not None:
-            checks.append(("network.nodes_path", scenario.network, "nodes_path"))
-    if scenario.demand.csv is not None:
-        checks.append(("demand.csv", scenario.demand, "csv"))
-    for field_path, model, attr in checks:
-        p: Path = getattr(model, attr)
-        if not p.is_absolute():
-            p = (base / p).resolve()
-            setattr(model, attr, p)
-        if not p.exists():
-            raise QlogError(f"file not found: {p}", field=field_path)
-    return scenario
-
-
-def scenario_from_dict(data: Any, *, source: str = "<dict>", base_dir: Path | None = None) -> Scenario:
-    """Validate a plain dict; errors name the source and the first offending field path."""
-    if not isinstance(data, dict):
-        raise QlogError("the scenario must be a mapping of keys to values", source=source)
-    try:
-        scenario = Scenario.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise QlogError(f"{err['msg']}{more}", source=source, field=_format_loc(tuple(err["loc"]))) from None
-    try:
-        return _resolve_paths(scenario, base_dir or Path.cwd())
-    except QlogError as exc:
-        raise QlogError(exc.reason, source=source, field=exc.field) from None
-
-
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario YAML file."""
-    path = Path(path)
-    if not path.exists():
-        raise QlogError("scenario file not found", source=str(path))
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise QlogError(f"not valid YAML{where}", source=str(path)) from None
-    scenario = scenario_from_dict(data, source=str(path), base_dir=path.parent)
-    try:
-        check_references(scenario)
-    except QlogError as exc:
-        raise QlogError(exc.reason, source=str(path), field=exc.field) from None
-    return scenario
-
-
-def check_references(scenario: Scenario) -> None:
-    """Build the road network (cached) and resolve every node the scenario names."""
-    from qmix_logistics.demand import depot_nodes, resolve_node
-    from qmix_logistics.network_cache import network_for
-
-    net = network_for(scenario)
-    depot_nodes(scenario, net)
-    for i, h in enumerate(scenario.demand.hotspots):
-        resolve_node(net, h.node, field=f"demand.hotspots.{i}.node")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from qmix_logistics.network import RoadNetwork, build_network
+from qmix_logistics.network.build import build_network
+from qmix_logistics.network.road_network import RoadNetwork
 from qmix_logistics.scenario import Scenario
 
 _CACHE: dict[str, RoadNetwork] = {}

@@ -1,4 +1,4 @@
-"""Road networks: build a networkx graph from a scenario and precompute all-pairs travel times.
+"""A road network: a networkx graph with planar coordinates and all-pairs travel times.
 
 Every shortest path is computed once, up front (scipy's Dijkstra over a sparse matrix), so the simulator
 only ever looks travel times and distances up in dense matrices. Node indices are 0..n-1; the original
@@ -7,10 +7,8 @@ labels (GraphML ids, TNTP numbers) are kept for users.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Hashable, Sequence
 
 import networkx as nx
@@ -18,16 +16,9 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from qmix_logistics.errors import QlogError
-from qmix_logistics.scenario import (
-    GraphMLNetwork,
-    GridNetwork,
-    NetworkSpec,
-    RandomGeometricNetwork,
-    TNTPNetwork,
-)
+from qmix_logistics.common.errors import QlogError
 
-_UNIT_KM = {"m": 1e-3, "km": 1.0, "ft": 0.0003048, "mi": 1.609344}
+UNIT_KM = {"m": 1e-3, "km": 1.0, "ft": 0.0003048, "mi": 1.609344}
 _EARTH_RADIUS_KM = 6371.0
 
 
@@ -152,7 +143,7 @@ def _project(lonlat: np.ndarray, origin: np.ndarray) -> np.ndarray:
     return np.column_stack([x, y])
 
 
-def _from_digraph(
+def from_digraph(
     g: nx.DiGraph, coords: dict[Hashable, Sequence[float]], through: set[Hashable] | None, lonlat: bool
 ) -> RoadNetwork:
     """Relabel to 0..n-1, keep the largest strongly connected component, attach coordinates."""
@@ -187,140 +178,3 @@ def _from_digraph(
         xy = _project(xy, ll.mean(axis=0))
     thr = np.ones(len(labels), dtype=bool) if through is None else np.array([lb in through for lb in labels])
     return RoadNetwork(graph=h, coords_km=xy, labels=labels, through=thr, lonlat=ll)
-
-
-def _grid(spec: GridNetwork) -> RoadNetwork:
-    g = nx.DiGraph()
-    coords = {}
-    for r in range(spec.rows):
-        for c in range(spec.cols):
-            coords[r * spec.cols + c] = (c * spec.spacing_km, r * spec.spacing_km)
-    for r in range(spec.rows):
-        for c in range(spec.cols):
-            u = r * spec.cols + c
-            for dr, dc in ((0, 1), (1, 0)):
-                rr, cc = r + dr, c + dc
-                if rr >= spec.rows or cc >= spec.cols:
-                    continue
-                v = rr * spec.cols + cc
-                line = r if dr == 0 else c
-                fast = spec.arterial_every and line % spec.arterial_every == 0
-                speed = spec.arterial_speed_kmh if fast else spec.speed_kmh
-                g.add_edge(u, v, length_km=spec.spacing_km, speed_kmh=speed)
-                g.add_edge(v, u, length_km=spec.spacing_km, speed_kmh=speed)
-    return _from_digraph(g, coords, None, lonlat=False)
-
-
-def _random_geometric(spec: RandomGeometricNetwork) -> RoadNetwork:
-    ug = nx.random_geometric_graph(spec.nodes, spec.radius, seed=spec.seed)
-    pos = {n: (p[0] * spec.size_km, p[1] * spec.size_km) for n, p in nx.get_node_attributes(ug, "pos").items()}
-    g = nx.DiGraph()
-    g.add_nodes_from(ug.nodes)
-    for u, v in ug.edges:
-        length = max(math.dist(pos[u], pos[v]), 1e-3)
-        g.add_edge(u, v, length_km=length, speed_kmh=spec.speed_kmh)
-        g.add_edge(v, u, length_km=length, speed_kmh=spec.speed_kmh)
-    return _from_digraph(g, pos, None, lonlat=False)
-
-
-def _graphml(spec: GraphMLNetwork) -> RoadNetwork:
-    try:
-        raw = nx.read_graphml(spec.path)
-    except Exception as exc:  # networkx raises several parser errors
-        raise QlogError(f"cannot read GraphML: {exc}", source=str(spec.path)) from None
-    g = nx.DiGraph()
-    coords = {}
-    for n, data in raw.nodes(data=True):
-        try:
-            coords[n] = (float(data["x"]), float(data["y"]))
-        except (KeyError, ValueError):
-            raise QlogError(f"node {n!r} has no numeric x/y", source=str(spec.path)) from None
-    unit = _UNIT_KM[spec.length_unit]
-    for u, v, data in raw.edges(data=True):
-        if spec.length_attr in data:
-            length = float(data[spec.length_attr]) * unit
-        else:
-            length = math.dist(coords[u], coords[v]) * (1.0 if spec.coords == "planar" else 111.0)
-        speed = spec.speed_kmh
-        if spec.speed_attr and spec.speed_attr in data:
-            try:
-                speed = float(data[spec.speed_attr])
-            except ValueError:
-                pass
-        g.add_edge(u, v, length_km=max(length, 1e-4), speed_kmh=speed)
-        if not raw.is_directed():
-            g.add_edge(v, u, length_km=max(length, 1e-4), speed_kmh=speed)
-    return _from_digraph(g, coords, None, lonlat=spec.coords == "lonlat")
-
-
-def _read_tntp_links(path: Path) -> tuple[int, list[tuple[int, int, float, float]]]:
-    first_thru = 1
-    links = []
-    in_header = True
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        s = line.strip()
-        if in_header:
-            if s.startswith("<FIRST THRU NODE>"):
-                first_thru = int(s.split(">")[1].strip())
-            if s.startswith("<END OF METADATA>"):
-                in_header = False
-            continue
-        if not s or s.startswith("~"):
-            continue
-        parts = s.rstrip(";").split()
-        try:
-            links.append((int(parts[0]), int(parts[1]), float(parts[3]), float(parts[7])))
-        except (IndexError, ValueError):
-            raise QlogError(f"line {lineno}: expected 'init term capacity length fftt b power speed ...'",
-                            source=str(path)) from None
-    if not links:
-        raise QlogError("no links found (is this a *_net.tntp file?)", source=str(path))
-    return first_thru, links
-
-
-def _read_tntp_nodes(path: Path) -> dict[int, tuple[float, float]]:
-    if path.suffix in (".geojson", ".json"):
-        data = json.loads(path.read_text())
-        return {int(f["properties"]["id"]): tuple(f["geometry"]["coordinates"][:2]) for f in data["features"]}
-    coords = {}
-    for line in path.read_text().splitlines()[1:]:
-        parts = line.replace(";", " ").split()
-        if len(parts) >= 3:
-            coords[int(parts[0])] = (float(parts[1]), float(parts[2]))
-    return coords
-
-
-def _tntp(spec: TNTPNetwork) -> RoadNetwork:
-    first_thru, links = _read_tntp_links(spec.path)
-    unit = _UNIT_KM[spec.length_unit]
-    g = nx.DiGraph()
-    for u, v, length, _speed in links:
-        g.add_edge(u, v, length_km=max(length * unit, 1e-4), speed_kmh=spec.speed_kmh)
-    if spec.nodes_path is not None:
-        raw = _read_tntp_nodes(spec.nodes_path)
-        missing = [n for n in g.nodes if n not in raw]
-        if missing:
-            raise QlogError(f"no coordinates for nodes {missing[:5]}", source=str(spec.nodes_path))
-        if spec.coords == "planar":
-            scale = _UNIT_KM[spec.planar_unit]
-            coords = {n: (raw[n][0] * scale, raw[n][1] * scale) for n in g.nodes}
-        else:
-            coords = {n: raw[n] for n in g.nodes}
-        lonlat = spec.coords == "lonlat"
-    else:
-        layout = nx.spring_layout(g.to_undirected(), seed=0)
-        coords = {n: tuple(p * 10.0) for n, p in layout.items()}
-        lonlat = False
-    through = {n for n in g.nodes if n >= first_thru}
-    return _from_digraph(g, coords, through, lonlat=lonlat)
-
-
-def build_network(spec: NetworkSpec) -> RoadNetwork:
-    """Build the road network a scenario describes."""
-    if isinstance(spec, GridNetwork):
-        return _grid(spec)
-    if isinstance(spec, RandomGeometricNetwork):
-        return _random_geometric(spec)
-    if isinstance(spec, GraphMLNetwork):
-        return _graphml(spec)
-    return _tntp(spec)

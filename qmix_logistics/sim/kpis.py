@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from qmix_logistics.world import World
+    from qmix_logistics.sim.world import World
 
 # Every KPI name, in display order, with whether larger is better (for win counts and tables).
 KPI_DIRECTIONS: dict[str, bool] = {
@@ -27,7 +27,7 @@ KPI_DIRECTIONS: dict[str, bool] = {
 
 def compute_kpis(world: "World") -> dict[str, float]:
     """KPIs of the day so far. Lateness statistics are over delivered orders (on time counts as 0)."""
-    from qmix_logistics.world import OrderState
+    from qmix_logistics.sim.world import OrderState
 
     state = world.state
     created = int(np.count_nonzero(state != OrderState.FUTURE))

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qmix_logistics.errors import QlogError
-from qmix_logistics.network import RoadNetwork
+from qmix_logistics.common.errors import QlogError
+from qmix_logistics.network.nodes import depot_nodes, resolve_node
+from qmix_logistics.network.road_network import RoadNetwork
 from qmix_logistics.scenario import Demand, Scenario
 
 
@@ -32,23 +33,6 @@ class OrderStream:
 
     def __len__(self) -> int:
         return len(self.arrival_min)
-
-
-def depot_nodes(scenario: Scenario, net: RoadNetwork) -> np.ndarray:
-    """Node index of each depot, with a clear error for labels not in the graph."""
-    nodes = []
-    for i, d in enumerate(scenario.depots):
-        nodes.append(resolve_node(net, d.node, field=f"depots.{i}.node"))
-    return np.array(nodes, dtype=np.int64)
-
-
-def resolve_node(net: RoadNetwork, ref: object, *, field: str) -> int:
-    if ref == "center":
-        return net.center_node()
-    try:
-        return net.index_of(ref)  # type: ignore[arg-type]
-    except KeyError:
-        raise QlogError(f"node {ref!r} is not in the road network ({net.n_nodes} nodes kept)", field=field) from None
 
 
 def _arrival_times(spec: Demand, start: float, end: float, rng: np.random.Generator) -> np.ndarray:

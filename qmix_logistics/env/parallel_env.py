@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from qmix_logistics.env import DispatchEnv
+from qmix_logistics.env.dispatch_env import DispatchEnv
 from qmix_logistics.scenario import Scenario
 
 
@@ -17,12 +17,16 @@ class DispatchParallelEnv(ParallelEnv):
     """Each vehicle is an agent; observations are ``{"observation", "action_mask"}`` dicts.
 
     ``state()`` is the global state for centralized training; every agent gets the same team reward.
+    With a ``teacher`` (a function of the env returning one action per agent), every agent's info
+    carries its suggestion under ``expert_action``; without one, nothing is computed for it.
     """
 
     metadata = {"name": "qmix_logistics_dispatch_v0", "render_modes": []}
 
-    def __init__(self, scenario: Scenario, *, seed: int | None = None) -> None:
+    def __init__(self, scenario: Scenario, *, seed: int | None = None,
+                 teacher: Callable[[DispatchEnv], np.ndarray] | None = None) -> None:
         self.core = DispatchEnv(scenario)
+        self.teacher = teacher
         self.possible_agents = list(self.core.agents)
         self.agents: list[str] = []
         self._next_seed = scenario.seed if seed is None else seed
@@ -67,8 +71,10 @@ class DispatchParallelEnv(ParallelEnv):
         return observations, rewards, terminations, truncations, infos
 
     def _infos(self, info: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        """Per-agent infos; ``expert_action`` is a greedy dispatcher's suggestion (exploration hint only)."""
-        suggested = self.core.suggested_actions()
+        """Per-agent infos; ``expert_action`` is the teacher's suggestion (never seen at execution)."""
+        if self.teacher is None:
+            return {a: dict(info) for a in self.possible_agents}
+        suggested = self.teacher(self.core)
         return {a: {**info, "expert_action": int(suggested[i])} for i, a in enumerate(self.possible_agents)}
 
     def state(self) -> np.ndarray:
@@ -81,6 +87,7 @@ class DispatchParallelEnv(ParallelEnv):
         pass
 
 
-def make_parallel_env(scenario: Scenario, seed: int = 0) -> DispatchParallelEnv:
-    """Picklable factory for worker processes: ``functools.partial(make_parallel_env, scenario)``."""
-    return DispatchParallelEnv(scenario, seed=seed)
+def make_parallel_env(scenario: Scenario, seed: int = 0,
+                      teacher: Callable[[DispatchEnv], np.ndarray] | None = None) -> DispatchParallelEnv:
+    """Picklable factory for worker processes: ``functools.partial(make_parallel_env, scenario, teacher=f)``."""
+    return DispatchParallelEnv(scenario, seed=seed, teacher=teacher)

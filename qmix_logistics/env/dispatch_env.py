@@ -17,57 +17,35 @@ one vehicle must decide, so there are no empty steps. The team reward is minus t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
-from qmix_logistics.demand import depot_nodes
-from qmix_logistics.kpis import compute_kpis
-from qmix_logistics.network import RoadNetwork
-from qmix_logistics.network_cache import network_for
-from qmix_logistics.obs_kernel import (
-    NEIGHBOR_FEATURES,
-    ONBOARD_FEATURES,
+from qmix_logistics.env.kernel import build_observations
+from qmix_logistics.env.layout import (
     OWN_FEATURES,
-    PENDING_FEATURES,
-    build_observations,
+    STATE_ORDER_FEATURES,
+    ActionLayout,
+    observation_size,
 )
+from qmix_logistics.network.cache import network_for
+from qmix_logistics.network.nodes import depot_nodes
+from qmix_logistics.network.road_network import RoadNetwork
 from qmix_logistics.scenario import Scenario
-from qmix_logistics.world import Command, Deliver, Load, OrderState, ReturnToDepot, Wait, World
+from qmix_logistics.sim.kpis import compute_kpis
+from qmix_logistics.sim.world import (
+    Command,
+    Deliver,
+    Load,
+    OrderState,
+    ReturnToDepot,
+    Wait,
+    World,
+)
 
-STATE_ORDER_FEATURES = 7
-#: Names the meaning of observation slots; checkpoints record it, and a policy trained on another
-#: layout (same sizes, different meaning) is refused rather than silently misread.
-OBSERVATION_LAYOUT = "2: pending slots with detour; loaded vehicles see top-ups by detour, onboard nearest first"
-HOLD_SLACK_MIN = 25.0  # the batching rule holds at a warehouse only while every onboard order keeps this slack
 _SLACK_CLIP = (-2.0, 4.0)
 _READY = int(OrderState.READY)
 _PICKING = int(OrderState.PICKING)
-
-
-@dataclass(frozen=True)
-class ActionLayout:
-    """Where each kind of action sits in the discrete action space."""
-
-    pending_slots: int
-    onboard_slots: int
-
-    @property
-    def n_actions(self) -> int:
-        return 2 + self.pending_slots + self.onboard_slots
-
-    @property
-    def first_deliver(self) -> int:
-        return 1 + self.pending_slots
-
-    @property
-    def return_action(self) -> int:
-        return 1 + self.pending_slots + self.onboard_slots
-
-    def meanings(self) -> list[str]:
-        return (["wait"] + [f"load pending order {k + 1}" for k in range(self.pending_slots)]
-                + [f"deliver onboard order {c + 1}" for c in range(self.onboard_slots)] + ["return to depot"])
 
 
 class DispatchEnv:
@@ -84,8 +62,7 @@ class DispatchEnv:
         self.agents = [f"vehicle_{i}" for i in range(self.n_agents)]
         self.n_actions = self.layout.n_actions
         self.neighbor_slots = min(obs_cfg.neighbor_slots, self.n_agents - 1)
-        self.obs_size = (OWN_FEATURES + 1 + ONBOARD_FEATURES * self.layout.onboard_slots
-                         + PENDING_FEATURES * self.layout.pending_slots + NEIGHBOR_FEATURES * self.neighbor_slots)
+        self.obs_size = observation_size(self.layout, self.neighbor_slots)
         self.state_orders = 2 * self.layout.pending_slots
         self.state_size = OWN_FEATURES * self.n_agents + STATE_ORDER_FEATURES * self.state_orders + 4
         xy = self.net.coords_km
@@ -158,59 +135,26 @@ class DispatchEnv:
             return Deliver(int(self._onboard_ids[v, action - lay.first_deliver]))
         return ReturnToDepot()
 
-    def suggested_actions(self) -> np.ndarray:
-        """What a batching dispatcher would do, as one action index per agent.
+    # ------------------------------------------------------------------ what the kernel saw
+    @property
+    def pending_ids(self) -> np.ndarray:
+        """``[n_agents, pending_slots]`` order id behind each pending slot (-1: empty)."""
+        return self._pending_ids
 
-        An empty deciding vehicle fetches the least-slack visible order of the nearest warehouse that
-        has one. At a warehouse with orders on board it tops up, while anything fits, with the order of
-        that warehouse whose customer is the shortest drive from a customer already on board. With
-        nothing to top up it holds there for more orders (wait) while the hold is valid and every
-        onboard order keeps ``HOLD_SLACK_MIN`` minutes of slack; then (and away from a warehouse) it
-        delivers its nearest onboard order. An empty vehicle with nothing to
-        load heads home. Each order is suggested to one vehicle only. Learning uses it as the
-        demonstrator (``infos[agent]["expert_action"]``) and the ``batching`` policy follows it; it
-        reads only what each vehicle's own observation shows.
-        """
-        w = self.world
-        assert w is not None and self._masks is not None
-        lay, masks, ids = self.layout, self._masks, self._pending_ids
-        out = np.zeros(self.n_agents, dtype=np.int64)
-        taken: set[int] = set()
-        for v in w.pending_decisions():
-            here = int(w.node[v])
-            tt = w.time_min[w.fleet.type_index[v], here]
-            free_slots = [k for k in range(lay.pending_slots) if masks[v, 1 + k] and int(ids[v, k]) not in taken]
-            wh = {k: int(w.depot_node[w.orders.depot[ids[v, k]]]) for k in free_slots}
-            choice = -1
-            if not w.onboard[v]:
-                if free_slots:
-                    choice = min(free_slots, key=lambda k: (tt[wh[k]], k))
-            else:
-                topping_up = [k for k in free_slots if wh[k] == here]
-                if topping_up:
-                    choice = min(topping_up, key=lambda k: (self._pending_detour[v, k], k))
-            if choice >= 0:
-                out[v] = 1 + choice
-                taken.add(int(ids[v, choice]))
-                continue
-            if self._can_hold(v, tt):
-                continue  # hold at the warehouse for more orders (action 0)
-            slots = [c for c in range(lay.onboard_slots) if masks[v, lay.first_deliver + c]]
-            if slots:
-                best = min(slots, key=lambda c: (tt[w.orders.dest[self._onboard_ids[v, c]]], c))
-                out[v] = lay.first_deliver + best
-            elif masks[v, lay.return_action]:
-                out[v] = lay.return_action
-            else:
-                out[v] = int(np.flatnonzero(masks[v])[0])
-        return out
+    @property
+    def onboard_ids(self) -> np.ndarray:
+        """``[n_agents, onboard_slots]`` order id behind each onboard slot (-1: empty)."""
+        return self._onboard_ids
 
-    def _can_hold(self, v: int, tt: np.ndarray) -> bool:
-        """Holding is valid for ``v`` (the kernel's rule) and every onboard order keeps
-        ``HOLD_SLACK_MIN`` minutes of slack if the vehicle drives there now."""
-        w = self.world
-        return bool(self._holdable[v]) and all(
-            w.orders.due_min[o] - w.now - tt[w.orders.dest[o]] > HOLD_SLACK_MIN for o in w.onboard[v])
+    @property
+    def pending_detour(self) -> np.ndarray:
+        """``[n_agents, pending_slots]`` minutes from the nearest onboard customer (or the warehouse) to each slot's."""
+        return self._pending_detour
+
+    @property
+    def holdable(self) -> np.ndarray:
+        """``[n_agents]`` whether holding at the warehouse is a valid wait for each vehicle."""
+        return self._holdable
 
     def observations(self) -> np.ndarray:
         return self._obs  # type: ignore[return-value]

@@ -1,0 +1,1 @@
+"""What every layer shares: the user-error type, atomic file writes, statistics and number formatting."""

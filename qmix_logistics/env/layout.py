@@ -1,0 +1,57 @@
+"""The shape and meaning of a vehicle's observation and action space, in one place.
+
+The compiled kernel fills the observation in this layout, the env sizes its arrays from it, and
+checkpoints record ``OBSERVATION_LAYOUT`` so that a policy trained on another layout (same sizes,
+different meaning) is refused rather than silently misread.
+
+Observation slots (see :mod:`qmix_logistics.env.kernel` for how each is computed):
+
+- own (``OWN_FEATURES``): time of day, x, y, deciding, load share, shift left, drive home, onboard
+  share, busy left
+- visible-count (1)
+- onboard (``ONBOARD_FEATURES`` per slot): present, drive to destination, slack, size
+- pending (``PENDING_FEATURES`` per slot): present, drive to warehouse, warehouse-to-customer, slack,
+  size, fits, detour
+- neighbours (``NEIGHBOR_FEATURES`` per slot): present, dx, dy, drive time, load share, deciding
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OWN_FEATURES = 9
+ONBOARD_FEATURES = 4
+PENDING_FEATURES = 7
+NEIGHBOR_FEATURES = 6
+STATE_ORDER_FEATURES = 7
+OBSERVATION_LAYOUT = "2: pending slots with detour; loaded vehicles see top-ups by detour, onboard nearest first"
+
+
+@dataclass(frozen=True)
+class ActionLayout:
+    """Where each kind of action sits in the discrete action space."""
+
+    pending_slots: int
+    onboard_slots: int
+
+    @property
+    def n_actions(self) -> int:
+        return 2 + self.pending_slots + self.onboard_slots
+
+    @property
+    def first_deliver(self) -> int:
+        return 1 + self.pending_slots
+
+    @property
+    def return_action(self) -> int:
+        return 1 + self.pending_slots + self.onboard_slots
+
+    def meanings(self) -> list[str]:
+        return (["wait"] + [f"load pending order {k + 1}" for k in range(self.pending_slots)]
+                + [f"deliver onboard order {c + 1}" for c in range(self.onboard_slots)] + ["return to depot"])
+
+
+def observation_size(layout: ActionLayout, neighbor_slots: int) -> int:
+    """Floats in one vehicle's observation vector."""
+    return (OWN_FEATURES + 1 + ONBOARD_FEATURES * layout.onboard_slots
+            + PENDING_FEATURES * layout.pending_slots + NEIGHBOR_FEATURES * neighbor_slots)

@@ -1,0 +1,1 @@
+"""Play days with policies and compare them: rollouts, simulate, paired comparison and its rendering."""

@@ -1,0 +1,76 @@
+"""The batching rule: a local-view dispatcher that consolidates trips, and the learner's default teacher.
+
+An empty deciding vehicle fetches the least-slack visible order of the nearest warehouse that has
+one. At a warehouse with orders on board it tops up, while anything fits, with the order of that
+warehouse whose customer is the shortest drive from a customer already on board. With nothing to
+top up it holds there for more orders (wait) while the hold is valid and every onboard order keeps
+``HOLD_SLACK_MIN`` minutes of slack; then (and away from a warehouse) it delivers its nearest onboard
+order. An empty vehicle with nothing to load heads home. Each order is suggested to one vehicle only.
+
+It reads only what each vehicle's own observation shows (its visible slots, detours and onboard
+orders), so a learned policy can represent it exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qmix_logistics.env import DispatchEnv
+from qmix_logistics.policies.base import ActionPolicy
+
+HOLD_SLACK_MIN = 25.0
+"""The rule holds at a warehouse only while every onboard order keeps this much slack (minutes)."""
+
+
+def batching_actions(env: DispatchEnv) -> np.ndarray:
+    """What the batching rule does now, as one action index per agent (0 for non-deciding ones)."""
+    w = env.world
+    assert w is not None, "call env.reset() first"
+    lay, masks, ids = env.layout, env.action_masks(), env.pending_ids
+    out = np.zeros(env.n_agents, dtype=np.int64)
+    taken: set[int] = set()
+    for v in w.pending_decisions():
+        here = int(w.node[v])
+        tt = w.time_min[w.fleet.type_index[v], here]
+        free_slots = [k for k in range(lay.pending_slots) if masks[v, 1 + k] and int(ids[v, k]) not in taken]
+        wh = {k: int(w.depot_node[w.orders.depot[ids[v, k]]]) for k in free_slots}
+        choice = -1
+        if not w.onboard[v]:
+            if free_slots:
+                choice = min(free_slots, key=lambda k: (tt[wh[k]], k))
+        else:
+            topping_up = [k for k in free_slots if wh[k] == here]
+            if topping_up:
+                choice = min(topping_up, key=lambda k: (env.pending_detour[v, k], k))
+        if choice >= 0:
+            out[v] = 1 + choice
+            taken.add(int(ids[v, choice]))
+            continue
+        if _can_hold(env, v, tt):
+            continue  # hold at the warehouse for more orders (action 0)
+        slots = [c for c in range(lay.onboard_slots) if masks[v, lay.first_deliver + c]]
+        if slots:
+            best = min(slots, key=lambda c: (tt[w.orders.dest[env.onboard_ids[v, c]]], c))
+            out[v] = lay.first_deliver + best
+        elif masks[v, lay.return_action]:
+            out[v] = lay.return_action
+        else:
+            out[v] = int(np.flatnonzero(masks[v])[0])
+    return out
+
+
+def _can_hold(env: DispatchEnv, v: int, tt: np.ndarray) -> bool:
+    """Holding is valid for ``v`` (the kernel's rule) and every onboard order keeps ``HOLD_SLACK_MIN``
+    minutes of slack if the vehicle drives there now."""
+    w = env.world
+    return bool(env.holdable[v]) and all(
+        w.orders.due_min[o] - w.now - tt[w.orders.dest[o]] > HOLD_SLACK_MIN for o in w.onboard[v])
+
+
+class BatchingPolicy(ActionPolicy):
+    """Each vehicle follows the batching rule from its own view (see the module docstring)."""
+
+    name = "batching"
+
+    def act(self, env: DispatchEnv):  # type: ignore[override]
+        return env.actions_to_commands(batching_actions(env))
