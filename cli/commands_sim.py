@@ -24,12 +24,18 @@ _DEFAULT_MAP_WINDOW_MIN = 120.0
 
 
 def validate(scenario: Path = typer.Argument(..., help="Scenario YAML file.")) -> None:
-    """Check a scenario file: schema, files, node ids and network connectivity."""
+    """Check a scenario file: schema, files, node ids, network connectivity and the training settings."""
     from qmix_logistics.env import DispatchEnv
+    from qmix_logistics.network.nodes import check_references
+    from qmix_logistics.training import learner_config
 
     sc = load_scenario(scenario)
+    net = check_references(sc, source=str(scenario))
+    try:
+        learner_config(sc)
+    except QlogError as exc:  # name this file, not the learner, as the place to fix `training.<field>`
+        raise QlogError(exc.reason, source=str(scenario), field=exc.field) from None
     env = DispatchEnv(sc)
-    net = env.net
     console.print(
         f"[green]ok[/] {scenario}: {sc.name!r}, {net.n_nodes} nodes, {net.graph.number_of_edges()} edges, "
         f"{sc.n_vehicles} vehicles, {len(sc.depots)} depot(s), obs {env.obs_size} floats, "

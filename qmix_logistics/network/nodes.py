@@ -19,6 +19,7 @@ def depot_nodes(scenario: Scenario, net: RoadNetwork) -> np.ndarray:
 
 
 def resolve_node(net: RoadNetwork, ref: object, *, field: str) -> int:
+    """Index of the node a scenario names by label (or ``"center"``); ``field`` is named in the error."""
     if ref == "center":
         return net.center_node()
     try:
@@ -27,9 +28,19 @@ def resolve_node(net: RoadNetwork, ref: object, *, field: str) -> int:
         raise QlogError(f"node {ref!r} is not in the road network ({net.n_nodes} nodes kept)", field=field) from None
 
 
-def check_references(scenario: Scenario) -> None:
-    """Build the road network (cached) and resolve every node the scenario names."""
-    net = network_for(scenario)
-    depot_nodes(scenario, net)
-    for i, h in enumerate(scenario.demand.hotspots):
-        resolve_node(net, h.node, field=f"demand.hotspots.{i}.node")
+def check_references(scenario: Scenario, *, source: str | None = None) -> RoadNetwork:
+    """Build the road network (cached) and resolve every node the scenario names: depots and hotspots.
+
+    Loading a scenario checks only its schema and files; this is the step that needs the graph. Errors
+    name ``source`` (the scenario file) and the field. Returns the network, so callers need not build it again.
+    """
+    try:
+        net = network_for(scenario)
+        depot_nodes(scenario, net)
+        for i, h in enumerate(scenario.demand.hotspots):
+            resolve_node(net, h.node, field=f"demand.hotspots.{i}.node")
+    except QlogError as exc:
+        if source is None or exc.source is not None:
+            raise
+        raise QlogError(exc.reason, source=source, field=exc.field) from None
+    return net

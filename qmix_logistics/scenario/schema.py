@@ -181,13 +181,17 @@ class Horizon(_Strict):
 
 
 class Scenario(_Strict):
+    """One scenario file: a road network, its depots, the fleet, a day of demand, costs and what vehicles see."""
+
     name: str = "scenario"
     seed: int = 0
     horizon: Horizon = Field(default_factory=Horizon)
-    network: NetworkSpec = Field(default_factory=GridNetwork)
-    depots: list[Depot] = Field(default_factory=lambda: [Depot()], min_length=1)
-    fleet: list[VehicleType] = Field(default_factory=lambda: [VehicleType()], min_length=1)
-    demand: Demand = Field(default_factory=Demand)
+    # The four sections that make a day are required: a file that forgets one is an error naming it,
+    # never a silent default fleet or demand.
+    network: NetworkSpec = Field(..., description="The road network.")
+    depots: list[Depot] = Field(..., min_length=1, description="Warehouses; vehicles start at their home depot.")
+    fleet: list[VehicleType] = Field(..., min_length=1, description="Vehicle types and counts.")
+    demand: Demand = Field(..., description="How orders arrive, where they go and when they are due.")
     costs: Costs = Field(default_factory=Costs)
     observation: Observation = Field(default_factory=Observation)
     training: dict[str, Any] = Field(default_factory=dict, description="Learner hyperparameters.")
