@@ -11,7 +11,15 @@ from typing import Any, Callable
 from qmix_logistics.common.errors import QlogError
 from qmix_logistics.planning.ortools_engine import solve_ortools
 from qmix_logistics.planning.problem import Plan, Problem
-from qmix_logistics.planning.pyvrp_engine import solve_pyvrp
+
+
+def solve_pyvrp(problem: Problem, time_limit_s: float = 10.0, **options: Any) -> Plan:
+    """:func:`qmix_logistics.planning.pyvrp_engine.solve_pyvrp`, imported on first use so that OR-Tools
+    runs never load PyVRP."""
+    from qmix_logistics.planning.pyvrp_engine import solve_pyvrp as solve
+
+    return solve(problem, time_limit_s, **options)
+
 
 ENGINES: dict[str, Callable[..., Plan]] = {"ortools": solve_ortools, "pyvrp": solve_pyvrp}
 

@@ -28,7 +28,6 @@ import warnings
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
-from pyvrp.exceptions import PenaltyBoundWarning
 
 from qmix_logistics.common.errors import QlogError
 from qmix_logistics.env import DispatchEnv
@@ -167,8 +166,11 @@ class RollingHorizonPolicy:
         started = time.perf_counter()
         warm = self._plan if self.config.warm_start else None
         with warnings.catch_warnings():
-            # PyVRP warns when its penalties saturate; such a plan is counted as infeasible below.
-            warnings.simplefilter("ignore", PenaltyBoundWarning)
+            if self.engine == "pyvrp":  # imported here so that OR-Tools runs never load PyVRP
+                from pyvrp.exceptions import PenaltyBoundWarning
+
+                # PyVRP warns when its penalties saturate; such a plan is counted as infeasible below.
+                warnings.simplefilter("ignore", PenaltyBoundWarning)
             result = self._solve(problem, warm)
             if result.status is PlanStatus.NO_SOLUTION:
                 # The engine's construction heuristic can fail where a plan exists; start the search
