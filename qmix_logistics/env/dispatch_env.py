@@ -135,6 +135,26 @@ class DispatchEnv:
             return Deliver(int(self._onboard_ids[v, action - lay.first_deliver]))
         return ReturnToDepot()
 
+    def command_to_action(self, v: int, command: Command) -> int:
+        """The action of vehicle ``v`` that issues ``command`` now, or -1 when its action space cannot say it
+        (the order is not in one of its slots, or the action is masked). A return home by a vehicle that
+        is already there is the wait it amounts to."""
+        lay, masks = self.layout, self._masks
+        assert masks is not None, "call reset() first"
+        if isinstance(command, Wait):
+            action = 0
+        elif isinstance(command, Load):
+            slots = np.flatnonzero(self._pending_ids[v] == command.order)
+            action = 1 + int(slots[0]) if len(slots) else -1
+        elif isinstance(command, Deliver):
+            slots = np.flatnonzero(self._onboard_ids[v] == command.order)
+            action = lay.first_deliver + int(slots[0]) if len(slots) else -1
+        elif int(self.world.node[v]) == int(self._home[v]):
+            action = 0
+        else:
+            action = lay.return_action
+        return action if action >= 0 and masks[v, action] else -1
+
     # ------------------------------------------------------------------ what the kernel saw
     @property
     def pending_ids(self) -> np.ndarray:
