@@ -36,9 +36,10 @@ def serve_cmd(
 
 def export_cmd(
     checkpoint: Path = typer.Argument(..., help="Checkpoint file or run folder."),
-    fmt: str = typer.Option(..., "--format", "-f", help="torchscript or onnx."),
+    fmt: str = typer.Option("onnx", "--format", "-f",
+                            help="onnx (current torch exporter) or torchscript (deprecated in torch 2.13)."),
     out: Path = typer.Option(None, "--out", "-o",
-                             help="Output file (default: agent_step.pt or agent_step.onnx beside the checkpoint)."),
+                             help="Output file (default: agent_step.onnx or agent_step.pt beside the checkpoint)."),
 ) -> None:
     """Export the agent network (one decision step) to run on the vehicles themselves."""
     from qmix_logistics.serving.export import export_policy

@@ -1,4 +1,4 @@
-"""Exported agent steps (TorchScript, ONNX) choose exactly the actions the trained policy chooses."""
+"""Exported agent steps (ONNX from the current exporter, TorchScript) choose exactly the trained policy's actions."""
 
 from __future__ import annotations
 
@@ -13,21 +13,25 @@ from qmix_logistics.env import DispatchEnv
 from qmix_logistics.marl import greedy_actions, load_policy
 from qmix_logistics.policies.learned import LearnedPolicy
 from qmix_logistics.scenario import scenario_from_dict
+from qmix_logistics.common.errors import QlogError
+from qmix_logistics.serving import export
 from qmix_logistics.serving.export import (
     INPUT_NAMES,
+    ONNX_OPSET,
     OUTPUT_NAMES,
     agent_step,
     export_policy,
 )
 from tests.conftest import small_scenario_dict
-from tests.test_serving_api import one_torch_thread, run_cli, tiny_checkpoint  # noqa: F401 (fixture)
+from tests.test_serving_api import one_torch_thread, run_cli  # noqa: F401 (fixture)
 
 RANDOM_CASES = 400
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_checkpoint(tmp_path_factory)
+def checkpoint(tiny_checkpoint: Path) -> Path:
+    """The session's tiny checkpoint (tests/conftest.py); read-only here, every export goes to tmp_path."""
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -134,11 +138,39 @@ def test_greedy_actions_match_over_a_real_episode(checkpoint: Path, exported) ->
     assert steps > 50
 
 
-def test_qlog_export_writes_both_formats(checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for fmt, name in (("torchscript", "step.pt"), ("onnx", "step.onnx")):
-        out = tmp_path / name
-        assert run_cli(monkeypatch, "export", str(checkpoint), "--format", fmt, "--out", str(out)) == 0
-        assert out.stat().st_size > 0
+def test_onnx_is_one_self_contained_file_with_a_dynamic_batch(checkpoint: Path, tmp_path: Path) -> None:
+    import onnx
+
+    path = export_policy(checkpoint, "onnx", tmp_path / "step.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step.onnx"]  # weights inside, no external data file
+    model = onnx.load(str(path))
+    assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [ONNX_OPSET]
+    for value in list(model.graph.input) + list(model.graph.output):
+        batch = value.type.tensor_type.shape.dim[0]
+        assert batch.dim_param and not batch.HasField("dim_value"), value.name
+
+
+def test_qlog_export_writes_onnx_by_default_and_torchscript_on_request(
+        checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnx
+
+    default = tmp_path / "default.onnx"
+    assert run_cli(monkeypatch, "export", str(checkpoint), "--out", str(default)) == 0
+    onnx.checker.check_model(onnx.load(str(default)))
+    scripted = tmp_path / "step.pt"
+    assert run_cli(monkeypatch, "export", str(checkpoint), "--format", "torchscript", "--out", str(scripted)) == 0
+    assert isinstance(load_torchscript(scripted), torch.jit.ScriptModule)
+
+
+def test_onnx_without_onnxscript_is_a_one_line_error(checkpoint: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    real_find_spec = export.importlib.util.find_spec
+    monkeypatch.setattr(export.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnxscript" else real_find_spec(name, *a))
+    out = tmp_path / "never.onnx"
+    with pytest.raises(QlogError, match="pip install onnxscript"):
+        export_policy(checkpoint, "onnx", out)
+    assert not out.exists()
 
 
 def test_truncated_checkpoint_exits_2_without_traceback(checkpoint: Path, tmp_path: Path,

@@ -1,4 +1,8 @@
-"""Export the agent network for running on the vehicles themselves (TorchScript or ONNX).
+"""Export the agent network for running on the vehicles themselves: ONNX (the default), or TorchScript.
+
+ONNX goes through torch's current exporter (``torch.onnx.export(..., dynamo=True)``, built on
+``torch.export`` and onnxscript). TorchScript is deprecated in torch 2.13; it is still offered, and tested
+to choose the same actions, for vehicles that already run libtorch.
 
 The exported model is one decision step of one or more vehicles, with no Python and no qmix-logistics needed
 to run it::
@@ -18,9 +22,12 @@ ties going to the lowest index, exactly as the server and the in-process policy 
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import logging
 import warnings
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal
 
 import torch
 from torch import nn
@@ -28,12 +35,16 @@ from torch import nn
 from qmix_logistics.common.atomic_io import atomic_path
 from qmix_logistics.common.errors import QlogError
 
-ExportFormat = Literal["torchscript", "onnx"]
-FORMATS: tuple[str, ...] = ("torchscript", "onnx")
+ExportFormat = Literal["onnx", "torchscript"]
+FORMATS: tuple[str, ...] = ("onnx", "torchscript")
+DEFAULT_FORMAT: ExportFormat = "onnx"
 SUFFIX = {"torchscript": ".pt", "onnx": ".onnx"}
 INPUT_NAMES = ("observation", "last_action", "agent_id", "hidden")
 OUTPUT_NAMES = ("q_values", "new_hidden")
-ONNX_OPSET = 17
+#: The oldest opset the current exporter writes natively (onnxruntime 1.14 and later run it).
+ONNX_OPSET = 18
+#: Batch of the example inputs: torch.export would fix an axis of size 1 as a constant, so trace with two.
+_EXAMPLE_BATCH = 2
 
 
 class AgentStep(nn.Module):
@@ -82,7 +93,7 @@ def example_inputs(step: AgentStep, batch: int = 1) -> tuple[torch.Tensor, ...]:
     )
 
 
-def export_policy(checkpoint: str | Path, fmt: str, out: str | Path | None = None) -> Path:
+def export_policy(checkpoint: str | Path, fmt: str = DEFAULT_FORMAT, out: str | Path | None = None) -> Path:
     """Write the checkpoint's agent step as ``fmt`` to ``out`` (default: beside the checkpoint) atomically."""
     if fmt not in FORMATS:
         raise QlogError(f"unknown format {fmt!r}: use {' or '.join(FORMATS)}", field="--format")
@@ -100,7 +111,10 @@ def export_policy(checkpoint: str | Path, fmt: str, out: str | Path | None = Non
 
 
 def save_torchscript(step: AgentStep, path: str | Path) -> None:
-    """Script (not trace) the step, so nothing depends on the example batch size."""
+    """Script (not trace) the step, so nothing depends on the example batch size.
+
+    TorchScript is deprecated in torch 2.13; prefer :func:`save_onnx` for new deployments.
+    """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning)  # TorchScript is deprecated, still supported
         scripted = torch.jit.script(step)
@@ -108,15 +122,39 @@ def save_torchscript(step: AgentStep, path: str | Path) -> None:
 
 
 def save_onnx(step: AgentStep, path: str | Path) -> None:
-    """ONNX with a dynamic batch axis, through the TorchScript-based exporter (needs no onnxscript)."""
-    dynamic = {name: {0: "batch"} for name in INPUT_NAMES + OUTPUT_NAMES}
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        # The hidden state is an input, which is the case the exporter's GRU batch-size warning asks for.
-        warnings.filterwarnings("ignore", message=".*GRU.*", category=UserWarning)
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # GRU's own shape check, not data flow
-        torch.onnx.export(step, example_inputs(step), str(path), dynamo=False, input_names=list(INPUT_NAMES),
-                          output_names=list(OUTPUT_NAMES), dynamic_axes=dynamic, opset_version=ONNX_OPSET)
+    """ONNX with a dynamic batch axis through torch's current exporter, checked with ``onnx.checker``.
+
+    The weights are stored inside the one file (no external data file), so the atomic rename moves all of it.
+    """
+    if importlib.util.find_spec("onnxscript") is None:
+        raise QlogError("ONNX export needs the onnxscript package: pip install onnxscript", field="--format")
     import onnx
 
-    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    batch = torch.export.Dim("batch", min=1)
+    with _quiet_exporter():
+        program = torch.onnx.export(
+            step, example_inputs(step, batch=_EXAMPLE_BATCH), dynamo=True, external_data=False, verbose=False,
+            input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES), opset_version=ONNX_OPSET,
+            dynamic_shapes={name: {0: batch} for name in INPUT_NAMES},
+        )
+    model = program.model_proto
+    onnx.checker.check_model(model, full_check=True)
+    Path(path).write_bytes(model.SerializeToString())
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence what the exporter says about its own internals, which a user can do nothing about: skipped
+    torchvision operators, torch's deprecation notices, and the GRU's weight list being rebuilt while tracing."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            warnings.filterwarnings("ignore", message=".*_flat_weights.*", category=UserWarning)
+            warnings.filterwarnings("ignore", message=".*axis name.*", category=UserWarning)
+            yield
+    finally:
+        logger.setLevel(level)
