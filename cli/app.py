@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from qlog_cli import commands_serve, commands_sim, commands_solve, commands_train
 from qlog_cli.console import err_console
 
 from qmix_logistics.common.errors import QlogError
@@ -19,16 +20,8 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from qlog_cli import commands_sim
-
-    commands_sim.register(app)
-    for name in ("commands_solve", "commands_train", "commands_serve", "commands_study"):
-        try:
-            module = __import__(f"qlog_cli.{name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"qlog_cli.{name}":
-                raise
-            continue
+    """Every command module, imported by name: a module that fails to import fails the CLI loudly."""
+    for module in (commands_sim, commands_solve, commands_train, commands_serve):
         module.register(app)
 
 

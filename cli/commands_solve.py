@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 
 import typer
-from qlog_cli.console import console, err_console, fmt, progress_bar
+from qlog_cli.console import ProgressReporter, console, err_console, print_stopped
 from rich.table import Table
 
 from qmix_logistics.common.atomic_io import atomic_write_json, atomic_write_text
 from qmix_logistics.common.errors import QlogError
-from qmix_logistics.evaluation.compare import evaluate, save_report
+from qmix_logistics.common.formatting import format_number
 from qmix_logistics.planning.engines import ENGINES
 from qmix_logistics.planning.solve import SolveResult, solve_instance
-from qmix_logistics.scenario import load_scenario
 
 
 def eval_cmd(
@@ -24,29 +22,39 @@ def eval_cmd(
                                  help="Comma-separated: random, greedy, batching, ortools, pyvrp, checkpoints, policy URLs."),
     episodes: int = typer.Option(5, "--episodes", "-n", min=1, help="Days per policy (seeds seed, seed+1, ...)."),
     seed: int = typer.Option(None, "--seed", help="First seed (default: the scenario's seed)."),
-    out_dir: Path = typer.Option(None, "--out-dir", "-o", help="Output folder (default: reports/eval__<scenario>__<time>/)."),
+    out_dir: Path = typer.Option(None, "--out-dir", "-o",
+                                 help="Output folder (default: reports/eval__<scenario>__<seed>__<time>/); "
+                                      "a folder of a stopped run is resumed."),
+    resume: bool = typer.Option(False, "--resume",
+                                help="Continue the latest stopped eval of this scenario and seed (or --out-dir), "
+                                     "playing only the days it had not finished."),
     planner_time_limit: float = typer.Option(None, "--planner-time-limit",
                                              help="Search seconds per re-plan of the ortools/pyvrp planners."),
 ) -> None:
     """Compare policies on the same seeded days: KPI means with 95 % intervals, paired wins, timing."""
-    sc = load_scenario(scenario)
+    from qmix_logistics.evaluation.eval_run import run_eval
+    from qmix_logistics.evaluation.journal import RunStopped
+    from qmix_logistics.evaluation.render import display_rows, pair_rows
+
     specs = [p.strip() for p in policies.split(",") if p.strip()]
-    with progress_bar() as bar:
-        task = bar.add_task("eval", total=episodes * len(specs), status="")
-
-        def tick(label: str, result) -> None:
-            bar.update(task, advance=1, status=f"{label} seed {result.seed}: cost {result.kpis['total_cost']:.0f}")
-
-        report = evaluate(sc, specs, episodes, seed, on_progress=tick, planner_time_limit_s=planner_time_limit)
+    try:
+        with ProgressReporter("eval") as progress:
+            run = run_eval(scenario, specs, episodes, seed, out_dir=out_dir, resume=resume,
+                           planner_time_limit_s=planner_time_limit, on_progress=progress)
+    except RunStopped as stopped:
+        print_stopped(stopped.folder, stopped.days_kept)
+        raise typer.Exit(130) from None
+    report = run.report
     seeds = report.seeds
-    table = Table(title=f"{sc.name} · {len(seeds)} paired day(s), seeds {seeds[0]}..{seeds[-1]} · mean ± 95 % CI")
+    table = Table(title=f"{report.scenario} · {len(seeds)} paired day(s), seeds {seeds[0]}..{seeds[-1]} "
+                        "· mean ± 95 % CI")
     table.add_column("")
     for label in report.policies:
         table.add_column(label, justify="right")
-    for row in report.display_rows():
+    for row in display_rows(report):
         table.add_row(*(row[c] for c in ["", *report.policies]))
     console.print(table)
-    pairs = report.pair_rows()
+    pairs = pair_rows(report)
     if pairs:
         table = Table(title="paired by day: W-T-L of the first policy, Δ = first − second [95 % CI]")
         for i, column in enumerate(pairs[0]):
@@ -54,9 +62,10 @@ def eval_cmd(
         for row in pairs:
             table.add_row(*row.values())
         console.print(table)
-    out = out_dir or Path("reports") / f"eval__{sc.name}__{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    for kind, path in save_report(report, out).items():
-        console.print(f"{kind}: {path}")
+    if report.resumed_days:
+        console.print(f"{report.resumed_days} day(s) resumed from {run.out_dir}", highlight=False)
+    for kind, path in run.paths.items():
+        console.print(f"{kind}: {path}", highlight=False)
 
 
 def _bks_arg(value: str | None) -> float | Path | None:
@@ -104,7 +113,8 @@ def solve_cmd(
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
         return
-    gap = "unknown" if result.gap_pct is None else f"{result.gap_pct:+.2f} % (best known {fmt(result.bks_distance)})"
+    best_known = format_number(result.bks_distance)
+    gap = "unknown" if result.gap_pct is None else f"{result.gap_pct:+.2f} % (best known {best_known})"
     console.print(f"[bold]{result.instance}[/] · {engine} · {result.time_s:.1f} s · {result.status}")
     console.print(f"cost {result.cost:.2f} · vehicles {result.vehicles} · gap {gap}")
     if result.feasible:

@@ -13,7 +13,9 @@ import yaml
 from qlog_cli.app import app, main
 from typer.testing import CliRunner
 
-from qmix_logistics.evaluation.compare import bootstrap_ci, evaluate
+from qmix_logistics.evaluation import compare
+from qmix_logistics.evaluation.compare import evaluate
+from qmix_logistics.evaluation.render import display_rows, pair_rows, save_report
 from qmix_logistics.scenario import scenario_from_dict
 from tests.conftest import small_scenario_dict
 
@@ -71,12 +73,26 @@ def test_evaluation_is_reproducible_and_paired_by_seed():
     assert len(rows) == 6 and {r["policy"] for r in rows} == {"greedy", "random"}
 
 
-def test_bootstrap_interval_is_fixed_and_brackets_the_mean():
-    x = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
-    lo, hi = bootstrap_ci(x)
-    assert (lo, hi) == bootstrap_ci(x)
-    assert lo < x.mean() < hi and lo >= x.min() and hi <= x.max()
-    assert bootstrap_ci([3.0]) == (3.0, 3.0)
+def test_statistics_are_computed_once_per_report(monkeypatch, tmp_path):
+    scenario = scenario_from_dict(short_day_dict())
+    report = evaluate(scenario, ["greedy", "random"], 2, seed=4)
+    calls = []
+    real = compare.mean_interval
+    monkeypatch.setattr(compare, "mean_interval", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    first = display_rows(report)
+    computed = len(calls)
+    assert computed == 2 * 11 + 2 * 2  # every KPI of both policies, both metrics of both orders of the pair
+    assert display_rows(report) == first and pair_rows(report) and report.to_dict()
+    save_report(report, tmp_path)
+    assert len(calls) == computed
+
+
+def test_a_single_day_has_means_but_no_intervals(tmp_path):
+    report = evaluate(scenario_from_dict(short_day_dict()), ["greedy", "random"], 1, seed=4)
+    data = report.to_dict()
+    assert data["summary"]["greedy"]["total_cost"]["ci_low"] is None
+    assert "±" not in display_rows(report)[0]["greedy"]
+    json.loads((save_report(report, tmp_path)["json"]).read_text())  # strict JSON: no NaN
 
 
 def test_qlog_eval_writes_json_csv_and_chart(tmp_path):
@@ -100,6 +116,28 @@ def test_qlog_eval_writes_json_csv_and_chart(tmp_path):
         by_seed.setdefault(row["seed"], set()).add(row["orders_created"])
     assert all(len(values) == 1 for values in by_seed.values())  # the same days for every policy
     assert (out / "eval.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert (out / "eval.html").read_text().count("<table>") == 3
+    assert len((out / "days.jsonl").read_text().splitlines()) == 1 + 6  # header, then one line per day
+
+
+@pytest.mark.slow
+def test_qlog_eval_writes_plain_progress_lines_when_stderr_is_a_file(tmp_path, monkeypatch):
+    scenario_file = tmp_path / "small.yaml"
+    scenario_file.write_text(yaml.safe_dump(short_day_dict()))
+    monkeypatch.chdir(tmp_path)
+    log = tmp_path / "log"
+    with open(log, "w") as stderr:
+        done = subprocess.run([sys.executable, "-m", "qlog_cli.app", "eval", str(scenario_file),
+                               "--policies", "greedy,random", "--episodes", "2"],
+                              stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=300)
+    assert done.returncode == 0, log.read_text()
+    lines = log.read_text().splitlines()
+    assert lines[0].startswith("eval greedy 1/4 days, ") and ", eta " in lines[0]
+    assert lines[-1].startswith("eval random 4/4 days, ") and lines[-1].endswith(", done")
+    assert not any("\x1b" in line or "━" in line for line in lines)  # no bar, no terminal codes
+    folders = list((tmp_path / "reports").iterdir())
+    assert len(folders) == 1 and folders[0].name.startswith("eval__small__1__")
+    assert f"json: reports/{folders[0].name}/eval.json" in done.stdout
 
 
 def qlog(monkeypatch, capsys, *args: str) -> subprocess.CompletedProcess:
@@ -126,6 +164,7 @@ def test_qlog_solve_prints_one_json_object(tmp_path, monkeypatch, capsys):
     assert routes.read_text().splitlines()[-1].startswith("Cost ")
 
 
+@pytest.mark.slow
 def test_qlog_solve_rejects_a_malformed_file_in_one_line(tmp_path):
     instance = tmp_path / "bad.txt"
     instance.write_text("VEHICLE\nCUSTOMER\n garbage\n1 2\n")

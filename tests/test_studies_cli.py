@@ -53,6 +53,18 @@ def test_single_policy_keeps_working_and_traces(monkeypatch, capsys, scenario_fi
     assert "service_level" in stdout
 
 
+def test_single_run_writes_to_its_run_folder_by_default(monkeypatch, capsys, scenario_file, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = run_cli(monkeypatch, capsys, "simulate", str(scenario_file), "-n", "1", "--seed", "5")
+    assert code == 0, err
+    (folder,) = (tmp_path / "reports").iterdir()
+    assert folder.name.startswith("simulate__small__5__")
+    assert json.loads((folder / "results.json").read_text())["episodes"][0]["seed"] == 5
+    assert f"results: reports/{folder.name}/results.json" in stdout
+    (progress,) = err.strip().splitlines()  # stderr is not a terminal here: one plain line, no bar
+    assert progress.startswith("simulate greedy 1/1 days, ") and progress.endswith(", done")
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--sweep", "fleet=4:2:1"], "--sweep"),
     (["--sweep", "speed=1:2:1"], "unknown key"),
@@ -62,6 +74,8 @@ def test_single_policy_keeps_working_and_traces(monkeypatch, capsys, scenario_fi
     (["--window", "9:1", "--map", "m.png"], "--window"),
     (["--window", "10:20"], "--window"),
     (["--gif", "shift.png"], "--gif"),
+    (["--resume"], "--resume"),
+    (["--out-dir", "study", "-o", "r.json"], "--out"),
 ])
 def test_bad_flags_exit_2_without_traceback(monkeypatch, capsys, scenario_file, tmp_path, args, needle):
     monkeypatch.chdir(tmp_path)
@@ -71,6 +85,7 @@ def test_bad_flags_exit_2_without_traceback(monkeypatch, capsys, scenario_file, 
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_malformed_sweep_from_the_shell(scenario_file):
     qlog = [sys.executable, "-c", "from qlog_cli.app import main; main()"]
     proc = subprocess.run([*qlog, "simulate", str(scenario_file), "--sweep", "fleet=1:x:2"],

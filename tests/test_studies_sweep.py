@@ -11,9 +11,9 @@ import pytest
 from matplotlib import image as mpimg
 
 from qmix_logistics.common.errors import QlogError
+from qmix_logistics.common.stats import mean_interval
 from qmix_logistics.scenario import Scenario
 from qmix_logistics.sim.kpis import KPI_DIRECTIONS
-from qmix_logistics.studies.summary import t_halfwidth
 from qmix_logistics.studies.sweep import run_sweep
 from qmix_logistics.studies.sweep_outputs import write_sweep_outputs
 
@@ -70,15 +70,18 @@ def test_same_seed_same_rows_for_any_worker_count(small_scenario, sweep_kwargs):
     assert pooled.workers == 2
 
 
-def test_summary_means_and_t_intervals(small_scenario, sweep_kwargs):
+def test_summary_means_and_bootstrap_intervals(small_scenario, sweep_kwargs):
     result = run(small_scenario, sweep_kwargs, workers=1)
     summary = result.summary()
     assert len(summary) == 8 and all(s["episodes"] == 2 for s in summary)
     first = summary[0]
     values = [r["service_level"] for r in result.rows()[:2]]
+    interval = mean_interval(values)
     assert first["service_level_mean"] == pytest.approx(np.mean(values))
-    assert first["service_level_ci95"] == pytest.approx(12.706 * np.std(values, ddof=1) / math.sqrt(2), rel=1e-3)
-    assert math.isnan(t_halfwidth([1.0]))
+    assert (first["service_level_ci_low"], first["service_level_ci_high"]) == (interval.low, interval.high)
+    assert first["service_level_ci95"] == pytest.approx(interval.half_width)
+    assert min(values) <= first["service_level_ci_low"] <= first["service_level_ci_high"] <= max(values)
+    assert math.isnan(mean_interval([1.0]).half_width)
 
 
 def test_outputs_are_written(small_scenario, sweep_kwargs, tmp_path):

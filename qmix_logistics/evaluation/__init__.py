@@ -1,1 +1,2 @@
-"""Play days with policies and compare them: rollouts, simulate, paired comparison and its rendering."""
+"""Play days with policies and compare them: rollouts, simulate, paired comparison (compare), its
+tables, chart and files (render), resumable runs (journal, eval_run) and run folders (run_folder)."""

@@ -10,6 +10,7 @@ worker ran it or what ran before.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -90,6 +91,28 @@ class EpisodeOutcome:
     @property
     def sort_key(self) -> tuple[int, int, int]:
         return (self.variant.index, self.policy_index, self.seed)
+
+    def to_record(self) -> dict[str, Any]:
+        """Everything of the outcome as JSON-ready values (a journal line of a study)."""
+        return {"variant": self.variant.index, "variant_label": self.variant.label,
+                "policy_index": self.policy_index, "policy": self.policy, "seed": self.seed,
+                "kpis": dict(self.kpis), "return": self.episode_return, "steps": self.steps,
+                "decision_ms_mean": self.decision_ms_mean, "lateness_min": self.lateness_min.tolist(),
+                "bin_edges_min": self.bin_edges_min.tolist(), "busy_vehicle_min": self.busy_vehicle_min.tolist(),
+                "on_shift_vehicle_min": self.on_shift_vehicle_min.tolist()}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], variant: Variant) -> EpisodeOutcome:
+        """The outcome :meth:`to_record` wrote, for the study's ``variant`` of that index."""
+        if variant.index != record["variant"] or variant.label != record["variant_label"]:
+            raise ValueError(f"record of variant {record['variant_label']!r}, not {variant.label!r}")
+        return cls(variant=variant, policy_index=int(record["policy_index"]), policy=str(record["policy"]),
+                   seed=int(record["seed"]), kpis=dict(record["kpis"]), episode_return=float(record["return"]),
+                   steps=int(record["steps"]), decision_ms_mean=float(record["decision_ms_mean"]),
+                   lateness_min=np.asarray(record["lateness_min"], dtype=float),
+                   bin_edges_min=np.asarray(record["bin_edges_min"], dtype=float),
+                   busy_vehicle_min=np.asarray(record["busy_vehicle_min"], dtype=float),
+                   on_shift_vehicle_min=np.asarray(record["on_shift_vehicle_min"], dtype=float))
 
     def row(self) -> dict[str, float | int | str]:
         """The tidy record: variant knobs, policy, seed, every KPI, return, steps, decision time."""

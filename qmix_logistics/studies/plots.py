@@ -40,13 +40,20 @@ def _panel_values(values: Sequence[float]) -> list[float]:
     return [values[0], values[len(values) // 2], values[-1]]
 
 
-def _ci(row: dict, kpi: str) -> float:
-    value = row[f"{kpi}_ci95"]
-    return 0.0 if value is None or np.isnan(value) else float(value)
+def _error_bars(rows: Sequence[dict], kpi: str) -> np.ndarray:
+    """Distances from each mean down to its interval's low end and up to its high end (2 x n);
+    0 where the interval is undefined (a single seed)."""
+    bars = [[float(r[f"{kpi}_mean"]) - _number(r[f"{kpi}_ci_low"]) for r in rows],
+            [_number(r[f"{kpi}_ci_high"]) - float(r[f"{kpi}_mean"]) for r in rows]]
+    return np.nan_to_num(np.array(bars, dtype=float).reshape(2, len(rows)))
+
+
+def _number(value: float | None) -> float:
+    return np.nan if value is None else float(value)
 
 
 def kpi_curves_png(summary: Sequence[dict], axes: Sequence[SweepAxis], policies: Sequence[str]) -> bytes:
-    """Service level and total cost against fleet size, one line per policy with 95% CI error bars.
+    """Service level and total cost against fleet size, one line per policy with 95% interval error bars.
 
     One column of panels per demand level. Without a fleet axis the x axis is the demand scale, and
     with no axis at all each policy is one bar.
@@ -67,7 +74,7 @@ def kpi_curves_png(summary: Sequence[dict], axes: Sequence[SweepAxis], policies:
             for p, policy in enumerate(policies):
                 mine = [r for r in rows if r["policy"] == policy]
                 means = [r[f"{kpi}_mean"] for r in mine]
-                errs = [_ci(r, kpi) for r in mine]
+                errs = _error_bars(mine, kpi)
                 if x_key is None:
                     ax.bar([p], means, yerr=errs, color=policy_color(p), capsize=4, label=policy)
                 else:

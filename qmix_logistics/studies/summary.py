@@ -1,35 +1,24 @@
 """Means and 95% confidence intervals per (variant, policy) over a study's paired seeds.
 
-The interval is a Student t-interval on the episode values: with few days per cell (often 3 to 10)
-the normal approximation would be too narrow. With one episode there is no spread to estimate, and
-the half-width is NaN (``null`` in JSON, blank in tables).
+The interval is the project's one interval of a mean (:func:`qmix_logistics.common.stats.mean_interval`):
+a percentile bootstrap with a fixed generator, the same as ``qlog eval`` reports. For each series
+the summary keeps the mean, the two ends of the interval and its half-width (``_ci95``, the number
+after ``±`` in tables). With one episode there is no spread to estimate: the interval and its
+half-width are NaN (``null`` in JSON, blank in tables).
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Sequence
 
-import numpy as np
-from scipy import stats
-
+from qmix_logistics.common.formatting import plus_minus
+from qmix_logistics.common.stats import mean_interval
 from qmix_logistics.sim.kpis import KPI_DIRECTIONS
 from qmix_logistics.studies.episode import EpisodeOutcome
-from qmix_logistics.studies.report import format_cell
 
 # The four numbers a planner reads first; every KPI is still summarised in the JSON.
 HEADLINE_KPIS: tuple[str, ...] = ("service_level", "total_cost", "km", "utilization")
-CONFIDENCE = 0.95
-
-
-def t_halfwidth(values: Sequence[float], confidence: float = CONFIDENCE) -> float:
-    """Half-width of the two-sided t confidence interval of the mean (NaN below two values)."""
-    x = np.asarray(values, dtype=np.float64)
-    if len(x) < 2:
-        return math.nan
-    sem = float(x.std(ddof=1)) / math.sqrt(len(x))
-    return float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1)) * sem
 
 
 def cell_groups(outcomes: Sequence[EpisodeOutcome]) -> list[list[EpisodeOutcome]]:
@@ -39,7 +28,8 @@ def cell_groups(outcomes: Sequence[EpisodeOutcome]) -> list[list[EpisodeOutcome]
 
 
 def summarize(outcomes: Sequence[EpisodeOutcome]) -> list[dict[str, float | int | str]]:
-    """One row per (variant, policy): knobs, policy, episodes, then ``<kpi>_mean`` and ``<kpi>_ci95``."""
+    """One row per (variant, policy): knobs, policy, episodes, then per KPI and the return
+    ``<name>_mean``, ``<name>_ci_low``, ``<name>_ci_high`` and ``<name>_ci95`` (the half-width)."""
     rows = []
     for group in cell_groups(outcomes):
         first = group[0]
@@ -49,16 +39,13 @@ def summarize(outcomes: Sequence[EpisodeOutcome]) -> list[dict[str, float | int 
         series = {k: [o.kpis[k] for o in group] for k in KPI_DIRECTIONS}
         series["return"] = [o.episode_return for o in group]
         for name, values in series.items():
-            row[f"{name}_mean"] = float(np.mean(values))
-            row[f"{name}_ci95"] = t_halfwidth(values)
+            interval = mean_interval(values)
+            row[f"{name}_mean"] = interval.mean
+            row[f"{name}_ci_low"] = interval.low
+            row[f"{name}_ci_high"] = interval.high
+            row[f"{name}_ci95"] = interval.half_width
         rows.append(row)
     return rows
-
-
-def _plus_minus(mean: float, half: float | None) -> str:
-    if half is None or math.isnan(half):
-        return format_cell(mean)
-    return f"{format_cell(mean)} ± {format_cell(half)}"
 
 
 def headline_rows(summary: Sequence[dict], axis_keys: Sequence[str]) -> list[dict[str, str | float | int]]:
@@ -68,6 +55,6 @@ def headline_rows(summary: Sequence[dict], axis_keys: Sequence[str]) -> list[dic
         shown: dict[str, str | float | int] = {k: f"{row[k]:g}" for k in axis_keys}  # 1.5, not 1.500
         shown.update({"policy": row["policy"], "episodes": row["episodes"]})
         for kpi in HEADLINE_KPIS:
-            shown[kpi.replace("_", " ")] = _plus_minus(float(row[f"{kpi}_mean"]), row[f"{kpi}_ci95"])  # type: ignore[arg-type]
+            shown[kpi.replace("_", " ")] = plus_minus(float(row[f"{kpi}_mean"]), row[f"{kpi}_ci95"])  # type: ignore[arg-type]
         out.append(shown)
     return out

@@ -11,18 +11,22 @@ Example::
     result.summary()   # one dict per variant x policy with means and 95% CI half-widths
 
 ``plan_sweep`` + ``run_plan`` split the same call in two, so a caller can check the design (and show
-the number of episodes) before any work starts.
+the number of episodes) before any work starts. Given a
+:class:`~qmix_logistics.evaluation.journal.DayJournal`, ``run_plan`` writes every finished episode to
+it as it ends and skips the episodes an earlier, stopped run of the same study already finished.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from qmix_logistics.common.errors import QlogError
+from qmix_logistics.common.stats import without_nan
 from qmix_logistics.env import DispatchEnv
+from qmix_logistics.evaluation.journal import DayJournal, scenario_fingerprint
+from qmix_logistics.evaluation.progress import OnProgress, RunProgress
 from qmix_logistics.evaluation.simulate import episode_seeds
 from qmix_logistics.policies import make_policy
 from qmix_logistics.scenario import Scenario
@@ -56,13 +60,16 @@ class SweepResult:
     executor: str
     workers: int
     wall_s: float
+    """Wall seconds of this call (episodes resumed from an earlier run took their time then)."""
+    resumed: int = 0
+    """Episodes read back from the journal of an earlier, stopped run instead of played again."""
 
     def rows(self) -> list[dict[str, float | int | str]]:
         """One tidy record per variant x policy x seed (sorted)."""
         return [o.row() for o in self.outcomes]
 
     def summary(self) -> list[dict[str, float | int | str]]:
-        """One record per variant x policy: means and 95% t-interval half-widths of every KPI."""
+        """One record per variant x policy: means and 95% bootstrap intervals of every KPI."""
         return summarize(self.outcomes)
 
     def reference_variant(self) -> Variant:
@@ -71,7 +78,7 @@ class SweepResult:
 
     def to_dict(self) -> dict:
         """JSON-ready: design, wall time, per-episode rows and the summary (NaN becomes null)."""
-        return _without_nan({
+        return without_nan({
             "scenario": self.scenario,
             "axes": {a.key: list(a.values) for a in self.axes},
             "policies": self.policies,
@@ -79,19 +86,10 @@ class SweepResult:
             "executor": self.executor,
             "workers": self.workers,
             "wall_s": self.wall_s,
+            "resumed_episodes": self.resumed,
             "rows": self.rows(),
             "summary": self.summary(),
         })
-
-
-def _without_nan(obj):
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _without_nan(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_without_nan(v) for v in obj]
-    return obj
 
 
 def build_tasks(scenario: Scenario, policies: Sequence[str], variants: Sequence[Variant], seeds: Sequence[int],
@@ -155,15 +153,60 @@ def plan_sweep(
     return SweepPlan(scenario, axes, variants, list(policies), seeds, tasks)
 
 
+def sweep_settings(plan: SweepPlan) -> dict[str, Any]:
+    """What decides a study's results, keyed by the flag that sets it (a journal's header)."""
+    return {"SCENARIO": scenario_fingerprint(plan.scenario), "--policy": list(plan.policies),
+            "--sweep": {a.key: list(a.values) for a in plan.axes}, "--seed": plan.seeds[0],
+            "--episodes": len(plan.seeds), "bin_min": plan.tasks[0].bin_min}
+
+
+def _resumed_outcomes(plan: SweepPlan, journal: DayJournal | None) -> dict[tuple[int, int, int], EpisodeOutcome]:
+    if journal is None:
+        return {}
+    wanted = {t.sort_key for t in plan.tasks}
+    found = {}
+    for record in journal.rows:
+        index = int(record["variant"])
+        if 0 <= index < len(plan.variants):
+            outcome = EpisodeOutcome.from_record(record, plan.variants[index])
+            if outcome.sort_key in wanted:
+                found[outcome.sort_key] = outcome
+    return found
+
+
 def run_plan(plan: SweepPlan, *, executor: str = "local", workers: int | None = None, address: str | None = None,
-             on_outcome: OnOutcome | None = None) -> SweepResult:
-    """Play every episode of the plan on the chosen executor (see ``executors.run_tasks``)."""
+             on_outcome: OnOutcome | None = None, on_progress: OnProgress | None = None,
+             journal: DayJournal | None = None) -> SweepResult:
+    """Play every episode of the plan on the chosen executor (see ``executors.run_tasks``).
+
+    ``on_outcome`` gets every outcome played here, ``on_progress`` one event before the first and one
+    after every episode. With ``journal``, its episodes are reused (the journal must belong to this
+    plan: open it with :func:`sweep_settings`) and each new one is appended as it finishes.
+    """
     used_workers = (workers or default_workers()) if executor == "local" else 0
+    resumed = _resumed_outcomes(plan, journal)
+    todo = [t for t in plan.tasks if t.sort_key not in resumed]
+    total, done = len(plan.tasks), len(resumed)
+
+    def record(outcome: EpisodeOutcome) -> None:
+        nonlocal done
+        if journal is not None:
+            journal.append(outcome.to_record())
+        done += 1
+        if on_outcome is not None:
+            on_outcome(outcome)
+        if on_progress is not None:
+            on_progress(RunProgress(done, total, len(resumed), f"{outcome.variant.label} · {outcome.policy}",
+                                    outcome.seed, float(outcome.kpis["total_cost"])))
+
+    if on_progress is not None:
+        on_progress(RunProgress(done, total, len(resumed)))
     t0 = time.perf_counter()
-    outcomes = run_tasks(plan.tasks, executor=executor, workers=workers, address=address, on_outcome=on_outcome)
+    played = run_tasks(todo, executor=executor, workers=workers, address=address, on_outcome=record) if todo else []
     wall_s = time.perf_counter() - t0
+    outcomes = sorted([*resumed.values(), *played], key=lambda o: o.sort_key)
     return SweepResult(plan.scenario.name, plan.axes, plan.variants, plan.policies, plan.seeds, outcomes,
-                       executor, used_workers, wall_s)
+                       executor, used_workers, wall_s, resumed=len(resumed))
 
 
 def run_sweep(
@@ -178,8 +221,10 @@ def run_sweep(
     address: str | None = None,
     bin_min: float = DEFAULT_BIN_MIN,
     on_outcome: OnOutcome | None = None,
+    on_progress: OnProgress | None = None,
 ) -> SweepResult:
     """Plan and run the grid given by ``sweeps`` for every policy on paired seeds."""
     check_executor(executor, address)
     plan = plan_sweep(scenario, policies, sweeps=sweeps, episodes=episodes, seed=seed, bin_min=bin_min)
-    return run_plan(plan, executor=executor, workers=workers, address=address, on_outcome=on_outcome)
+    return run_plan(plan, executor=executor, workers=workers, address=address, on_outcome=on_outcome,
+                    on_progress=on_progress)

@@ -1,10 +1,12 @@
 """Write a finished study to its folder: tidy CSV and JSON, PNG figures and one HTML report.
 
-Files (all written atomically, so a crash never leaves half a file):
+Files (all written atomically, so a crash never leaves half a file; ``days.jsonl``, the journal a
+resumed run reads, is written while the study runs):
 
 * ``results.csv`` / ``results.json`` — one row per variant x policy x seed (JSON adds the design and
   the summary).
-* ``summary.csv`` — one row per variant x policy: ``<kpi>_mean`` and ``<kpi>_ci95`` for every KPI.
+* ``summary.csv`` — one row per variant x policy: ``<kpi>_mean``, ``<kpi>_ci_low``, ``<kpi>_ci_high``
+  and ``<kpi>_ci95`` (the half-width) for every KPI.
 * ``kpi_curves.png`` — service level and cost against fleet size, per policy, with 95% CIs.
 * ``lateness.png`` and ``utilization.png`` — per-order lateness and busy share over the day, for the
   reference (middle) variant of the grid.
@@ -13,46 +15,34 @@ Files (all written atomically, so a crash never leaves half a file):
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from qmix_logistics.common.atomic_io import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
 )
+from qmix_logistics.common.html_report import Section, write_report
+from qmix_logistics.evaluation.render import rows_csv
 from qmix_logistics.studies.plots import kpi_curves_png, lateness_png, utilization_png
-from qmix_logistics.studies.report import Section, write_report
 from qmix_logistics.studies.summary import headline_rows
 from qmix_logistics.studies.sweep import SweepResult
 
 _MAX_REPORT_ROWS = 400
 
 
-def csv_text(rows: Sequence[Mapping[str, object]]) -> str:
-    """Rows as CSV text; columns in first-seen order, full float precision."""
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
 def _design_text(result: SweepResult) -> str:
     axes = ", ".join(f"{a.key} = {', '.join(f'{v:g}' for v in a.values)}" for a in result.axes) or "none"
     where = f"{result.executor} executor" + (f", {result.workers} worker(s)" if result.workers else "")
+    resumed = f" ({result.resumed} episode(s) resumed from an earlier, stopped run)" if result.resumed else ""
     return (
         f"Scenario {result.scenario!r}; policies: {', '.join(result.policies)}; "
         f"{len(result.variants)} variant(s) x {len(result.policies)} policy(ies) x {len(result.seeds)} seed(s) "
         f"= {len(result.outcomes)} episodes on paired seeds {result.seeds[0]}..{result.seeds[-1]}.\n\n"
-        f"Swept: {axes}. Ran on the {where} in {result.wall_s:.1f} s.\n\n"
-        "Intervals are 95% Student t-intervals over the seeds (half-widths after ±). Fleet sizes are "
-        "scaled across vehicle types in proportion to the scenario's mix, at least one of each type."
+        f"Swept: {axes}. Ran on the {where} in {result.wall_s:.1f} s{resumed}.\n\n"
+        "Intervals are 95% percentile-bootstrap intervals of the mean over the seeds (half-widths "
+        "after ±; none with a single seed). Fleet sizes are scaled across vehicle types in proportion "
+        "to the scenario's mix, at least one of each type."
     )
 
 
@@ -72,9 +62,9 @@ def write_sweep_outputs(result: SweepResult, out_dir: str | Path) -> dict[str, P
     for name, png in figures.items():
         atomic_write_bytes(paths[name], png)
     paths["csv"] = out / "results.csv"
-    atomic_write_text(paths["csv"], csv_text(rows))
+    atomic_write_text(paths["csv"], rows_csv(rows))
     paths["summary_csv"] = out / "summary.csv"
-    atomic_write_text(paths["summary_csv"], csv_text(summary))
+    atomic_write_text(paths["summary_csv"], rows_csv(summary))
     paths["json"] = out / "results.json"
     atomic_write_json(paths["json"], result.to_dict())
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from qmix_logistics.studies.report import (
+from qmix_logistics.common.formatting import format_number
+from qmix_logistics.common.html_report import (
     Section,
-    format_cell,
     render_report,
     write_report,
 )
@@ -52,6 +52,6 @@ def test_figures_must_be_png():
 
 
 def test_cells():
-    assert format_cell(None) == "" and format_cell(float("nan")) == ""
-    assert format_cell(3) == "3" and format_cell(12.0) == "12" and format_cell(0.12345) == "0.123"
-    assert format_cell(-1363.2) == "-1,363" and format_cell("greedy") == "greedy" and format_cell(True) == "True"
+    assert format_number(None) == "" and format_number(float("nan")) == ""
+    assert format_number(3) == "3" and format_number(12.0) == "12" and format_number(0.12345) == "0.123"
+    assert format_number(-1363.2) == "-1,363" and format_number("greedy") == "greedy" and format_number(True) == "True"

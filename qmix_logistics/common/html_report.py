@@ -1,12 +1,14 @@
 """One self-contained HTML report: inline CSS, tables as HTML, figures embedded as base64 PNG.
 
+Evaluations and planning studies both publish through it, so it lives below both of them.
+
 A report is a title and a list of sections; a section has a heading, optional text, tables and
 figures. The result is a single file that opens anywhere (mail it, attach it to a ticket) with no
 network access and no folder of images beside it.
 
 Example::
 
-    from qmix_logistics.studies.report import Section, render_report, write_report
+    from qmix_logistics.common.html_report import Section, render_report, write_report
 
     html = render_report("Fleet study", [
         Section("Summary", text="Greedy dispatch on 3 days.", tables=[rows]),       # rows: list of dicts
@@ -23,13 +25,13 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
 from qmix_logistics.common.atomic_io import atomic_write_text
+from qmix_logistics.common.formatting import format_number
 
 Rows = Sequence[Mapping[str, Any]]
 TableLike = Union[Rows, Any]  # list of dict rows, or a pandas DataFrame
@@ -59,21 +61,6 @@ class Section:
     text: str = ""
     tables: Sequence[TableItem] = field(default_factory=list)
     figures: Sequence[FigureItem] = field(default_factory=list)
-
-
-def format_cell(value: Any) -> str:
-    """Numbers with sensible precision (NaN and None blank); everything else as text."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, int) or float(value).is_integer() and abs(value) < 1e15:
-        return f"{int(value):,}"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.3f}"
 
 
 def _records(table: TableLike) -> list[Mapping[str, Any]]:
@@ -106,7 +93,7 @@ def render_table(table: TableLike, caption: str = "") -> str:
         for c in columns:
             v = row.get(c)
             cls = ' class="num"' if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
-            cells.append(f"<td{cls}>{html.escape(format_cell(v))}</td>")
+            cells.append(f"<td{cls}>{html.escape(format_number(v))}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</table>")
     return "\n".join(out)
