@@ -10,7 +10,7 @@ from qmix_logistics.policies.rolling_horizon import RollingHorizonConfig
 from qmix_logistics.scenario import Scenario, scenario_from_dict
 from qmix_logistics.sim.world import Deliver, Load, ReturnToDepot, Wait
 from qmix_logistics.teaching.demonstrations import TeacherSettings, demonstrations, load_day, record_day
-from qmix_logistics.teaching.teacher import PlannerTeacher, make_teacher, playable
+from qmix_logistics.teaching.teacher import PlannerTeacher, make_teacher
 from tests.conftest import small_scenario_dict
 
 
@@ -41,7 +41,7 @@ def test_planner_labels_are_the_planned_commands_in_the_vehicles_action_space() 
         _, masks, _, done, _ = env.step_commands(commands)
     cov = teacher.coverage
     assert checked > 50 and cov.decisions == checked + cov.inexpressible
-    assert cov.inexpressible_share < 0.1
+    assert 0 <= cov.inexpressible_share < 0.3  # 4 slots on a busy small day; depot.yaml: about 3%
 
 
 def test_masked_waits_are_counted_as_inexpressible() -> None:
@@ -56,24 +56,24 @@ def test_masked_waits_are_counted_as_inexpressible() -> None:
     assert teacher.coverage.inexpressible_share > 0
 
 
-def test_a_demonstration_plays_only_valid_actions_and_falls_back_where_the_teacher_cannot_say() -> None:
+def test_a_demonstration_day_keeps_the_teachers_quality_and_records_only_expressible_steps() -> None:
     scenario = _waiting_allowed()
     day = record_day(scenario, make_teacher("ortools", planner_time_limit_s=0.05), seed=4)
-    ep = day.episode
-    t = ep.length
-    assert ep.obs.shape[0] == t + 1 and ep.avail.shape[0] == t + 1 and ep.state.shape[0] == t + 1
-    assert ep.avail[np.arange(t)[:, None], np.arange(ep.actions.shape[1])[None, :], ep.actions].all()
-    labelled = ep.expert >= 0
-    assert (ep.actions[labelled] == ep.expert[labelled]).all()
-    assert day.kpis["delivered"] > 0 and sum(day.coverage.values()) > 0
+    assert day.segments and day.kpis["delivered"] > 0 and sum(day.coverage.values()) > 0
+    for ep in day.segments:
+        t, n = ep.actions.shape
+        assert ep.obs.shape[0] == t + 1 and ep.avail.shape[0] == t + 1 and ep.state.shape[0] == t + 1
+        assert ep.avail[np.arange(t)[:, None], np.arange(n)[None, :], ep.actions].all()
+        assert (ep.expert == ep.actions).all() and ep.demo
+    assert [ep.terminated for ep in day.segments[:-1]] == [False] * (len(day.segments) - 1)
+    # a segment ends at each step that was carried out but not recorded (short ones are dropped)
+    assert day.skipped_steps >= len(day.segments) - 1
+    assert day.steps > day.skipped_steps
 
 
-def test_playable_keeps_labels_and_fills_the_gaps_with_the_batching_rule() -> None:
-    env = DispatchEnv(_waiting_allowed())
-    env.reset(seed=5)
-    labels = np.full(env.n_agents, -1)
-    actions = playable(env, labels)
-    assert env.action_masks()[np.arange(env.n_agents), actions].all()
+def test_a_rule_teacher_records_one_whole_day() -> None:
+    day = record_day(_waiting_allowed(), make_teacher("batching"), seed=5)
+    assert len(day.segments) == 1 and day.segments[0].terminated
 
 
 def test_demonstrations_are_cached_and_a_second_call_plays_no_day(tmp_path) -> None:
@@ -83,12 +83,13 @@ def test_demonstrations_are_cached_and_a_second_call_plays_no_day(tmp_path) -> N
     assert first.played == 2 and len(first.episodes) == 2
     again = demonstrations(scenario, teacher, 3, workers=1, cache=tmp_path)
     assert again.played == 1  # only the new day
-    for a, b in zip(first.episodes, again.episodes[:2]):
+    for a, b in zip(first.episodes, again.episodes[:2]):  # one segment per day for a rule teacher
         assert a.seed == b.seed and np.array_equal(a.actions, b.actions) and np.array_equal(a.obs, b.obs)
     other = demonstrations(scenario, TeacherSettings("ortools", 0.05), 1, workers=1, cache=tmp_path)
     assert other.played == 1 and other.cache_dir != first.cache_dir
-    saved = load_day(first.cache_dir / f"{first.episodes[0].seed}.npz")
-    assert saved.cached and saved.episode.demo
+    saved = load_day(first.cache_dir / f"{first.days[0].seed}.npz")
+    assert saved.cached and all(e.demo for e in saved.segments)
+    assert np.array_equal(saved.segments[0].rewards, first.episodes[0].rewards)
 
 
 def test_unknown_teacher_is_a_user_error() -> None:

@@ -7,9 +7,13 @@ cores by default, or a Ray cluster) and each day is cached as one compressed fil
 the teacher and its settings, the observation layout and the package version. A second training run
 with the same key plays no day again.
 
-In a demonstration the vehicles carry out the teacher's labels; where the teacher's decision is
-inexpressible (label -1) the batching rule's action is played instead and no label is recorded, so
-every recorded step is a step the learned policy could take itself.
+In a demonstration the teacher dispatches the day itself, so the day keeps the teacher's quality. A
+step where some deciding vehicle's decision is inexpressible (label -1) is carried out but not
+recorded: the day is recorded as segments between such steps (each segment is an episode that ends
+truncated, bootstrapping from the state where it stops), so every recorded step is a joint action
+the learned fleet could take itself. Replacing an inexpressible decision by some other action
+instead (tried: the batching rule's, or waiting) breaks the teacher's plan for the whole fleet and
+costs it most of its quality.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from qmix_logistics.common.parallel import parallel_map
 from qmix_logistics.env import OBSERVATION_LAYOUT, DispatchEnv
 from qmix_logistics.marl.buffer import Episode
 from qmix_logistics.scenario import Scenario, scenario_from_dict
-from qmix_logistics.teaching.teacher import Coverage, PlannerTeacher, make_teacher, playable
+from qmix_logistics.teaching.teacher import Coverage, PlannerTeacher, make_teacher
 
 #: Demonstration days use seeds from here on: far from `qlog eval`'s defaults and the trainer's own seeds.
 DEMO_SEED_BASE = 2_000_000
@@ -56,13 +60,20 @@ class TeacherSettings:
 
 @dataclass
 class DemonstrationDay:
-    """One recorded day: the episode in the learner's format, and what the teacher did."""
+    """One recorded day: its segments in the learner's episode format, and what the teacher did."""
 
-    episode: Episode
+    seed: int
+    segments: list[Episode]
     coverage: dict[str, int]
     kpis: dict[str, float]
     wall_s: float
+    skipped_steps: int = 0
+    """Steps carried out but not recorded (some deciding vehicle's decision was inexpressible)."""
     cached: bool = False
+
+    @property
+    def steps(self) -> int:
+        return sum(e.length for e in self.segments)
 
 
 @dataclass
@@ -74,7 +85,8 @@ class DemonstrationSet:
 
     @property
     def episodes(self) -> list[Episode]:
-        return [d.episode for d in self.days]
+        """Every recorded segment of every day, in day order."""
+        return [e for d in self.days for e in d.segments]
 
     def coverage(self) -> Coverage:
         total = Coverage()
@@ -95,35 +107,67 @@ def cache_key(scenario: Scenario, teacher: TeacherSettings) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+MIN_SEGMENT_STEPS = 2
+
+
+class _Segment:
+    """Growing arrays of one recorded segment."""
+
+    def __init__(self, obs: np.ndarray, masks: np.ndarray, state: np.ndarray) -> None:
+        self.obs, self.avail, self.state = [obs.copy()], [masks.copy()], [state]
+        self.actions: list[np.ndarray] = []
+        self.rewards: list[np.float32] = []
+
+    def add(self, actions: np.ndarray, reward: float, obs: np.ndarray, masks: np.ndarray, state: np.ndarray) -> None:
+        self.actions.append(actions)
+        self.rewards.append(np.float32(reward))
+        self.obs.append(obs.copy())
+        self.avail.append(masks.copy())
+        self.state.append(state)
+
+    def episode(self, seed: int, terminated: bool) -> Episode:
+        actions = np.stack(self.actions).astype(np.int64)
+        return Episode(obs=np.stack(self.obs).astype(np.float32), state=np.stack(self.state).astype(np.float32),
+                       avail=np.stack(self.avail).astype(bool), actions=actions,
+                       rewards=np.asarray(self.rewards, dtype=np.float32), terminated=terminated, seed=seed,
+                       expert=actions.copy(), demo=True)
+
+
 def record_day(scenario: Scenario, teacher: Callable[[DispatchEnv], np.ndarray], seed: int) -> DemonstrationDay:
-    """Play the day of ``seed`` with ``teacher`` and record it as an episode of the learner."""
+    """Let ``teacher`` dispatch the day of ``seed`` and record the expressible stretches as episodes."""
     started = time.perf_counter()
     env = DispatchEnv(scenario)
     obs, masks = env.reset(seed=seed)
-    rec: dict[str, list[np.ndarray]] = {"obs": [obs.copy()], "avail": [masks.copy()], "state": [env.state()],
-                                        "actions": [], "expert": [], "rewards": []}
     if isinstance(teacher, PlannerTeacher):
         teacher.coverage = Coverage()
+    segments: list[Episode] = []
+    current: _Segment | None = _Segment(obs, masks, env.state())
     done = env.done
     info: dict[str, Any] = {}
+    skipped = 0
     while not done:
-        labels = np.asarray(teacher(env), dtype=np.int64)
-        actions = playable(env, labels)
-        obs, masks, reward, done, info = env.step(actions)
-        rec["actions"].append(actions)
-        rec["expert"].append(labels)
-        rec["rewards"].append(np.float32(reward))
-        rec["obs"].append(obs.copy())
-        rec["avail"].append(masks.copy())
-        rec["state"].append(env.state())
-    episode = Episode(
-        obs=np.stack(rec["obs"]).astype(np.float32), state=np.stack(rec["state"]).astype(np.float32),
-        avail=np.stack(rec["avail"]).astype(bool), actions=np.stack(rec["actions"]).astype(np.int64),
-        rewards=np.asarray(rec["rewards"], dtype=np.float32), terminated=True, seed=seed,
-        expert=np.stack(rec["expert"]).astype(np.int64), demo=True,
-    )
+        if isinstance(teacher, PlannerTeacher):
+            labels, commands = teacher.decide(env)
+        else:
+            labels = np.asarray(teacher(env), dtype=np.int64)
+            commands = None
+        expressible = bool(np.all(labels >= 0))
+        if expressible:
+            obs, masks, reward, done, info = env.step(labels)
+        else:
+            obs, masks, reward, done, info = env.step_commands(commands)  # the teacher's own decisions
+            skipped += 1
+        if expressible and current is not None:
+            current.add(labels, reward, obs, masks, env.state())
+        else:
+            if current is not None and len(current.actions) >= MIN_SEGMENT_STEPS:
+                segments.append(current.episode(seed, terminated=False))
+            current = None if done else _Segment(obs, masks, env.state())
+    if current is not None and len(current.actions) >= MIN_SEGMENT_STEPS:
+        segments.append(current.episode(seed, terminated=True))
     coverage = teacher.coverage.to_dict() if isinstance(teacher, PlannerTeacher) else {}
-    return DemonstrationDay(episode, coverage, dict(info.get("kpis", env.kpis())), time.perf_counter() - started)
+    return DemonstrationDay(seed, segments, coverage, dict(info.get("kpis", env.kpis())),
+                            time.perf_counter() - started, skipped)
 
 
 @dataclass(frozen=True)
@@ -144,25 +188,30 @@ def _play_job(job: _DayJob) -> DemonstrationDay:
     return day
 
 
+_FIELDS = ("obs", "state", "avail", "actions", "rewards")
+
+
 def save_day(day: DemonstrationDay, path: Path) -> None:
     """Write one day atomically (a stopped run never leaves half a file in the cache)."""
-    ep = day.episode
-    meta = json.dumps({"coverage": day.coverage, "kpis": day.kpis, "wall_s": day.wall_s, "seed": ep.seed,
-                       "terminated": ep.terminated})
+    meta = json.dumps({"coverage": day.coverage, "kpis": day.kpis, "wall_s": day.wall_s, "seed": day.seed,
+                       "skipped_steps": day.skipped_steps, "terminated": [e.terminated for e in day.segments]})
+    arrays = {f"{i}_{name}": getattr(e, name) for i, e in enumerate(day.segments) for name in _FIELDS}
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, obs=ep.obs, state=ep.state, avail=ep.avail, actions=ep.actions,
-                                rewards=ep.rewards, expert=ep.expert, meta=np.frombuffer(meta.encode(), np.uint8))
+            np.savez_compressed(fh, meta=np.frombuffer(meta.encode(), np.uint8), **arrays)
 
 
 def load_day(path: Path) -> DemonstrationDay:
     with np.load(path) as data:
         meta = json.loads(bytes(data["meta"]).decode())
-        episode = Episode(obs=data["obs"], state=data["state"], avail=data["avail"], actions=data["actions"],
-                          rewards=data["rewards"], terminated=bool(meta["terminated"]), seed=int(meta["seed"]),
-                          expert=data["expert"], demo=True)
-    return DemonstrationDay(episode, meta["coverage"], meta["kpis"], float(meta["wall_s"]), cached=True)
+        segments = []
+        for i, terminated in enumerate(meta["terminated"]):
+            parts = {name: data[f"{i}_{name}"] for name in _FIELDS}
+            segments.append(Episode(**parts, terminated=bool(terminated), seed=int(meta["seed"]),
+                                    expert=parts["actions"].copy(), demo=True))
+    return DemonstrationDay(int(meta["seed"]), segments, meta["coverage"], meta["kpis"], float(meta["wall_s"]),
+                            int(meta["skipped_steps"]), cached=True)
 
 
 def demonstrations(

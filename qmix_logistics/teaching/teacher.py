@@ -107,13 +107,6 @@ class PlannerTeacher:
         return labels, commands
 
 
-def playable(env: DispatchEnv, labels: np.ndarray) -> np.ndarray:
-    """The actions a demonstration plays: the teacher's labels, the batching rule where a label is -1."""
-    if not np.any(labels < 0):
-        return labels
-    return np.where(labels < 0, batching_actions(env), labels)
-
-
 def make_teacher(name: str, *, planner_time_limit_s: float | None = None):
     """The teacher called ``name`` (one of :data:`TEACHERS`); ``none`` gives None."""
     if name == "none":
