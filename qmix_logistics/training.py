@@ -16,7 +16,7 @@ import numpy as np
 import yaml
 
 from qmix_logistics.common.errors import QlogError
-from qmix_logistics.env import OBSERVATION_LAYOUT, DispatchEnv
+from qmix_logistics.env import DispatchEnv
 from qmix_logistics.env.parallel_env import make_parallel_env
 from qmix_logistics.evaluation.rollout import run_episode
 from qmix_logistics.marl import (
@@ -26,6 +26,7 @@ from qmix_logistics.marl import (
     load_checkpoint,
     train,
 )
+from qmix_logistics.policies.base import PolicySpec
 from qmix_logistics.policies.batching import batching_actions
 from qmix_logistics.policies.heuristics import GreedyPolicy
 from qmix_logistics.policies.learned import LearnedPolicy
@@ -64,12 +65,16 @@ def learner_config(scenario: Scenario, overrides: Mapping[str, Any] | None = Non
 
 
 def run_metadata(scenario: Scenario, mixer: str) -> dict[str, Any]:
-    """What a dispatch checkpoint records besides the learner's own state: the scenario, the meaning
-    of each action and the observation layout (checked when the policy is loaded), and the mixer."""
+    """What a dispatch checkpoint records besides the learner's own state: the scenario, the policy spec
+    (fleet, observation size, action meanings and observation layout, checked wherever the policy is
+    loaded or served), and the mixer. ``action_meanings`` and ``observation_layout`` stay as their own
+    keys for readers of older checkpoints."""
+    spec = PolicySpec.of_env(DispatchEnv(scenario))
     return {
         "scenario": scenario.model_dump(mode="json"),
-        "action_meanings": DispatchEnv(scenario).action_meanings(),
-        "observation_layout": OBSERVATION_LAYOUT,
+        "policy_spec": spec.to_dict(),
+        "action_meanings": list(spec.action_meanings),
+        "observation_layout": spec.observation_layout,
         "mixer": mixer,
     }
 
@@ -93,10 +98,11 @@ class GreedyComparison:
         self.scenario = scenario
         self.seeds = seeds
         self.env = DispatchEnv(scenario)
+        self.spec = PolicySpec.of_env(self.env)
         self._greedy = [run_episode(self.env, GreedyPolicy(), s).kpis for s in seeds]
 
     def __call__(self, policy: Any) -> dict[str, float]:
-        learned = LearnedPolicy(policy, {}, name="learned")
+        learned = LearnedPolicy(policy, self.spec, name="learned")
         results = [run_episode(self.env, learned, s) for s in self.seeds]
         cost = np.array([r.kpis["total_cost"] for r in results])
         greedy_cost = np.array([k["total_cost"] for k in self._greedy])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,9 @@ from qmix_logistics.scenario import Scenario, scenario_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+#: GRU state size of the tiny checkpoint (the ``tiny_checkpoint`` fixture).
+TINY_HIDDEN = 32
 
 
 def small_scenario_dict(**overrides) -> dict:
@@ -43,3 +47,28 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"shared reference data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+def train_tiny_checkpoint(run_dir: Path) -> Path:
+    """A QMIX checkpoint for the small scenario after a few seconds of training, trained only if
+    ``run_dir`` has none yet. Its weights are barely trained; its sizes and metadata are the real ones."""
+    from qmix_logistics.env.parallel_env import make_parallel_env
+    from qmix_logistics.marl import LearnerConfig, train
+    from qmix_logistics.training import run_metadata
+
+    checkpoint = run_dir / "checkpoint.pt"
+    if not checkpoint.exists():
+        scenario = scenario_from_dict(small_scenario_dict())
+        config = LearnerConfig(total_env_steps=100, learning_starts=0, batch_size=4, buffer_mb=4, eval_episodes=1,
+                               agent_hidden_dim=TINY_HIDDEN, mixer_embed_dim=8, hypernet_hidden_dim=16,
+                               epsilon_anneal_steps=100, device="cpu")
+        train(functools.partial(make_parallel_env, scenario), config, run_dir,
+              extra_metadata=run_metadata(scenario, config.mixer))
+    return checkpoint
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny checkpoint for the small scenario (``small_scenario_dict()``), trained once per test session
+    and shared by the serving, parity and export tests. Treat it as read-only."""
+    return train_tiny_checkpoint(tmp_path_factory.getbasetemp() / "tiny_checkpoint")

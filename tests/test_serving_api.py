@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
@@ -15,33 +14,23 @@ from qlog_cli.app import main
 
 import qmix_logistics
 from qmix_logistics.common.errors import QlogError
-from qmix_logistics.env import DispatchEnv
-from qmix_logistics.env.parallel_env import make_parallel_env
-from qmix_logistics.marl import LearnerConfig, load_policy, train
+from qmix_logistics.env import OBSERVATION_LAYOUT, DispatchEnv
+from qmix_logistics.marl import load_policy
+from qmix_logistics.policies.learned import recorded_action_meanings
 from qmix_logistics.scenario import scenario_from_dict
 from qmix_logistics.serving.api import create_app
 from qmix_logistics.serving.server import BackgroundServer, check_host, is_loopback
-from qmix_logistics.serving.service import action_meanings
-from qmix_logistics.training import run_metadata
-from tests.conftest import small_scenario_dict
+from tests.conftest import TINY_HIDDEN as HIDDEN
+from tests.conftest import small_scenario_dict, train_tiny_checkpoint
 
 TOKEN = "test-token-123"
 MAX_BODY_BYTES = 16 * 1024
-HIDDEN = 32
 
 
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A QMIX checkpoint for the small scenario after a few seconds of training, made once per test session."""
-    run_dir = tmp_path_factory.getbasetemp() / "serving_checkpoint"
-    checkpoint = run_dir / "checkpoint.pt"
-    if not checkpoint.exists():
-        scenario = scenario_from_dict(small_scenario_dict())
-        config = LearnerConfig(total_env_steps=100, learning_starts=0, batch_size=4, buffer_mb=4, eval_episodes=1,
-                               agent_hidden_dim=HIDDEN, mixer_embed_dim=8, hypernet_hidden_dim=16,
-                               epsilon_anneal_steps=100, device="cpu")
-        train(functools.partial(make_parallel_env, scenario), config, run_dir,
-              extra_metadata=run_metadata(scenario, config.mixer), progress=False)
-    return checkpoint
+    """The session's tiny checkpoint for modules that import it from here rather than use the conftest
+    fixture of the same name (same folder, so it is still trained once)."""
+    return train_tiny_checkpoint(tmp_path_factory.getbasetemp() / "tiny_checkpoint")
 
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
@@ -62,8 +51,8 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_checkpoint(tmp_path_factory)
+def checkpoint(tiny_checkpoint: Path) -> Path:
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +96,7 @@ def test_policy_describes_sizes_agents_and_actions(client: httpx.Client, fleet_i
         "agents": env.agents,
         "n_actions": env.n_actions,
         "action_meanings": env.action_meanings(),
+        "observation_layout": OBSERVATION_LAYOUT,
         "hidden_size": HIDDEN,
         "mixer": "qmix",
         "version": qmix_logistics.__version__,
@@ -116,11 +106,12 @@ def test_policy_describes_sizes_agents_and_actions(client: httpx.Client, fleet_i
 def test_action_meanings_come_from_metadata_else_the_scenario_layout(fleet_inputs) -> None:
     env, _, _ = fleet_inputs
     n = env.n_actions
-    assert action_meanings({"action_meanings": [f"a{i}" for i in range(n)]}, n) == [f"a{i}" for i in range(n)]
+    meanings = [f"a{i}" for i in range(n)]
+    assert recorded_action_meanings({"action_meanings": meanings}, n) == meanings
     elsewhere = small_scenario_dict()
     elsewhere["network"] = {"kind": "graphml", "path": "/not/on/this/machine.graphml"}  # no file needed
-    assert action_meanings({"scenario": elsewhere}, n) == env.action_meanings()
-    assert action_meanings({}, 3) == ["action 0", "action 1", "action 2"]
+    assert recorded_action_meanings({"scenario": elsewhere}, n) == env.action_meanings()
+    assert recorded_action_meanings({}, 3) == ["action 0", "action 1", "action 2"]
 
 
 def test_act_equals_in_process_fleet_step_bit_for_bit(client: httpx.Client, checkpoint: Path, fleet_inputs) -> None:
@@ -240,16 +231,37 @@ def test_oversized_body_answers_413(client: httpx.Client, fleet_inputs) -> None:
     assert client.post("/v1/act", content=chunks(), headers={"content-type": "application/json"}).status_code == 413
 
 
-def test_openapi_documents_models_and_bearer_auth(server: str) -> None:
+def test_openapi_documents_models_exact_lengths_and_bearer_auth(server: str, fleet_inputs) -> None:
+    env, _, _ = fleet_inputs
     spec = httpx.get(f"{server}/openapi.json").json()
     assert {"/healthz", "/readyz", "/v1/policy", "/v1/act", "/v1/act/batch"} <= set(spec["paths"])
-    act_schema = spec["components"]["schemas"]["ActRequest"]
-    assert all(act_schema["properties"][name].get("description") for name in
-               ("agent", "observation", "action_mask", "hidden", "last_action"))
-    assert "ActResponse" in spec["components"]["schemas"]
+    schemas = spec["components"]["schemas"]
+    act = schemas["ActRequest"]["properties"]
+    assert all(act[name].get("description") for name in ("agent", "observation", "action_mask", "hidden",
+                                                           "last_action"))
+    for name, size in (("observation", env.obs_size), ("action_mask", env.n_actions)):
+        assert act[name]["minItems"] == act[name]["maxItems"] == size, name
+    hidden = next(s for s in act["hidden"]["anyOf"] if s.get("type") == "array")
+    assert hidden["minItems"] == hidden["maxItems"] == HIDDEN
+    answer = schemas["ActResponse"]["properties"]
+    assert answer["q_values"]["minItems"] == answer["q_values"]["maxItems"] == env.n_actions
+    assert "observation_layout" in schemas["PolicyDescription"]["properties"]
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    for path, method in (("/v1/policy", "get"), ("/v1/act", "post"), ("/v1/act/batch", "post")):
+        assert spec["paths"][path][method]["security"] == [{"HTTPBearer": []}]
+        assert "401" in spec["paths"][path][method]["responses"]
+    assert "security" not in spec["paths"]["/healthz"]["get"]
     assert "422" in spec["paths"]["/v1/act"]["post"]["responses"]
     assert httpx.get(f"{server}/docs").status_code == 200
+
+
+def test_openapi_declares_no_auth_when_the_server_has_no_token(checkpoint: Path) -> None:
+    with BackgroundServer(create_app(checkpoint)) as url:
+        spec = httpx.get(f"{url}/openapi.json").json()
+        assert "securitySchemes" not in spec.get("components", {})
+        assert all("security" not in operation and "401" not in operation["responses"]
+                   for item in spec["paths"].values() for operation in item.values())
+        assert httpx.get(f"{url}/v1/policy").status_code == 200  # and indeed none is enforced
 
 
 def test_only_loopback_is_served_without_allow_remote(monkeypatch: pytest.MonkeyPatch, checkpoint: Path,

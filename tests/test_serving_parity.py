@@ -12,13 +12,14 @@ import yaml
 from qmix_logistics.common.errors import QlogError
 from qmix_logistics.env import DispatchEnv
 from qmix_logistics.evaluation.simulate import simulate
+from qmix_logistics.marl.checkpoint import load_checkpoint, save_checkpoint
 from qmix_logistics.policies.learned import LearnedPolicy
+from qmix_logistics.policies.remote import RemotePolicy
 from qmix_logistics.scenario import scenario_from_dict
 from qmix_logistics.serving.api import create_app
-from qmix_logistics.serving.client import RemotePolicy
 from qmix_logistics.serving.server import BackgroundServer, free_port
 from tests.conftest import small_scenario_dict
-from tests.test_serving_api import one_torch_thread, run_cli, tiny_checkpoint  # noqa: F401 (fixture)
+from tests.test_serving_api import one_torch_thread, run_cli  # noqa: F401 (fixture)
 
 SEED = 11
 
@@ -43,8 +44,8 @@ class RecordingPolicy:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_checkpoint(tmp_path_factory)
+def checkpoint(tiny_checkpoint: Path) -> Path:
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +100,29 @@ def test_token_comes_from_the_environment(checkpoint: Path, scenario, monkeypatc
 def test_mismatched_scenario_and_unreachable_server_are_user_errors(scenario, server: str) -> None:
     bigger = scenario_from_dict(small_scenario_dict(fleet=[{"name": "van", "count": 5, "capacity": 4,
                                                             "speed_kmh": 30, "cost_per_km": 0.5}]))
-    with pytest.raises(QlogError, match="trained for 4 vehicles"):
+    with pytest.raises(QlogError, match=r"trained for 4 vehicles \(this scenario has 5\)"):
         RemotePolicy(server, bigger)
     with pytest.raises(QlogError, match="cannot reach the policy server"):
         RemotePolicy(f"http://127.0.0.1:{free_port()}", scenario, timeout_s=2.0)
+
+
+def test_a_server_of_another_observation_layout_is_refused(checkpoint: Path, scenario, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Same sizes, other meaning of the floats: the client must refuse rather than misread."""
+    data = load_checkpoint(checkpoint)
+    data["metadata"]["policy_spec"]["observation_layout"] = "0: some older layout"
+    save_checkpoint(tmp_path / "other" / "checkpoint.pt", data)
+    with BackgroundServer(create_app(tmp_path / "other")) as url:
+        with pytest.raises(QlogError, match="observation layout '0: some older layout'") as refused:
+            RemotePolicy(url, scenario)
+        assert url in str(refused.value) and "--policy" in str(refused.value)
+        served = RemotePolicy(url)  # without a scenario nothing is checked yet; reset checks the env
+        with pytest.raises(QlogError, match="observation layout"):
+            served.reset(DispatchEnv(scenario), seed=0)
+        served.close()
+        scenario_file = tmp_path / "small.yaml"
+        scenario_file.write_text(yaml.safe_dump(small_scenario_dict()))
+        assert run_cli(monkeypatch, "simulate", str(scenario_file), "--policy", url, "--episodes", "1") == 2
+        err = capsys.readouterr().err
+        assert "observation layout" in err and "Traceback" not in err

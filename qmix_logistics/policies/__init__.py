@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from qmix_logistics.common.errors import QlogError
-from qmix_logistics.policies.base import ActionPolicy, Policy
+from qmix_logistics.policies.base import (
+    ActionPolicy,
+    Policy,
+    PolicySpec,
+    check_compatible,
+)
 from qmix_logistics.policies.batching import BatchingPolicy
 from qmix_logistics.policies.heuristics import GreedyPolicy, RandomPolicy
 from qmix_logistics.scenario import Scenario
@@ -26,7 +31,7 @@ def make_policy(spec: str, scenario: Scenario) -> Policy:
 
         return RollingHorizonPolicy(engine=spec)
     if spec.startswith(("http://", "https://")):
-        from qmix_logistics.serving.client import RemotePolicy
+        from qmix_logistics.policies.remote import RemotePolicy
 
         return RemotePolicy(spec, scenario)
     path = Path(spec)
@@ -41,4 +46,7 @@ def make_policy(spec: str, scenario: Scenario) -> Policy:
     )
 
 
-__all__ = ["ActionPolicy", "BatchingPolicy", "GreedyPolicy", "Policy", "RandomPolicy", "make_policy"]
+__all__ = [
+    "ActionPolicy", "BatchingPolicy", "GreedyPolicy", "Policy", "PolicySpec", "RandomPolicy", "check_compatible",
+    "make_policy",
+]

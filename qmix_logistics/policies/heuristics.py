@@ -51,6 +51,9 @@ class GreedyPolicy:
     def reset(self, env: DispatchEnv, seed: int) -> None:
         pass
 
+    def close(self) -> None:
+        """Nothing to release."""
+
     def act(self, env: DispatchEnv) -> dict[int, Command]:
         w = env.world
         deciding = w.pending_decisions()

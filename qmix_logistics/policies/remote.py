@@ -5,6 +5,10 @@ with its own observation, its own mask, and the GRU state and last action it kee
 one vehicle reaches another vehicle's request. Given the same checkpoint and seed, the actions and KPIs
 equal those of the in-process :class:`~qmix_logistics.policies.learned.LearnedPolicy`: floats travel as
 full-precision JSON numbers, so the float32 recurrent state survives each round trip bit for bit.
+
+The client lives with the policies (it is one) and needs nothing from the server's package: the two meet
+only in the HTTP API, and in the :class:`~qmix_logistics.policies.base.PolicySpec` that ``GET /v1/policy``
+returns and that is checked against the env like an in-process policy's.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 
 from qmix_logistics.common.errors import QlogError
 from qmix_logistics.env import DispatchEnv
-from qmix_logistics.policies.base import ActionPolicy
+from qmix_logistics.policies.base import ActionPolicy, PolicySpec, check_compatible
 from qmix_logistics.scenario import Scenario
 
 #: Environment variable read for the bearer token when none is given.
@@ -58,7 +62,8 @@ class RemotePolicy(ActionPolicy):
 
     def __init__(self, url: str, scenario: Scenario | None = None, *, token: str | None = None,
                  timeout_s: float = 10.0) -> None:
-        """Connect and read ``GET /v1/policy``; QlogError if the server is unreachable or does not fit ``scenario``.
+        """Connect and read ``GET /v1/policy``; QlogError if the server is unreachable or its policy does not
+        fit ``scenario`` (fleet, observation size, actions or observation layout).
 
         ``token`` defaults to the QLOG_TOKEN environment variable. ``timeout_s`` bounds each request.
         """
@@ -68,8 +73,13 @@ class RemotePolicy(ActionPolicy):
         self._client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
         try:
             self.info = self._call("GET", "/v1/policy")
+            self.spec = PolicySpec.from_dict(self.info, source=f"{self.url}/v1/policy")
             self.name = f"{self.info.get('mixer', 'remote')}@{self.url}"
-            self.vehicles = [VehicleMemory(int(self.info["hidden_size"])) for _ in range(int(self.info["n_agents"]))]
+            hidden_size = self.info.get("hidden_size")
+            if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 1:
+                raise QlogError(f"expected a positive integer, got {hidden_size!r}",
+                                source=f"{self.url}/v1/policy", field="hidden_size")
+            self.vehicles = [VehicleMemory(hidden_size) for _ in range(self.spec.n_agents)]
             if scenario is not None:
                 self.check_compatible(DispatchEnv(scenario))
         except BaseException:
@@ -77,15 +87,8 @@ class RemotePolicy(ActionPolicy):
             raise
 
     def check_compatible(self, env: DispatchEnv) -> None:
-        """The served policy must have been trained for this fleet, observation and action layout."""
-        ours = (int(self.info["n_agents"]), int(self.info["observation_size"]), int(self.info["n_actions"]))
-        theirs = (env.n_agents, env.obs_size, env.n_actions)
-        if ours != theirs:
-            raise QlogError(
-                f"the served policy was trained for {ours[0]} vehicles, {ours[1]} observation floats and "
-                f"{ours[2]} actions; this scenario has {theirs[0]}, {theirs[1]} and {theirs[2]}",
-                source=self.url, field="--policy",
-            )
+        """The served policy must have been trained for this fleet, observation, actions and layout."""
+        check_compatible(self.spec, PolicySpec.of_env(env), source=self.url)
 
     def reset(self, env: DispatchEnv, seed: int) -> None:
         self.check_compatible(env)

@@ -128,6 +128,9 @@ class RollingHorizonPolicy:
     def reset(self, env: DispatchEnv, seed: int) -> None:
         self._start_episode()
 
+    def close(self) -> None:
+        """Nothing to release: a solve keeps no process or file open after it returns."""
+
     # ------------------------------------------------------------------ deciding
     def act(self, env: DispatchEnv) -> dict[int, Command]:
         w = env.world

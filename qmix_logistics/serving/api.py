@@ -11,12 +11,11 @@ plus FastAPI's ``/docs`` and ``/openapi.json``. Every refused input answers 422 
 field; a wrong or missing token answers 401, an oversized body 413.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: the routes are annotated with request models built for
+# each app inside create_app, and FastAPI can only resolve such local types from real annotations.
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -27,20 +26,21 @@ from starlette.exceptions import HTTPException
 from qmix_logistics.common.errors import QlogError
 
 from .guard import BearerTokenGuard
-from .schemas import ActRequest, ActResponse, ErrorResponse, PolicyDescription, Status
-from .service import PolicyService, RowError
+from .schemas import ErrorResponse, PolicyDescription, Status, act_models
+from .service import AgentInputs, PolicyService, RowError
 
 #: Default request body limit: a batch of a few hundred vehicles fits, a runaway upload does not.
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse, "description": "Missing or wrong bearer token (only when the server has one)."},
+    401: {"model": ErrorResponse, "description": "Missing or wrong bearer token."},
     413: {"description": "Request body larger than the server's limit."},
     422: {"model": ErrorResponse, "description": "Invalid input; `message` names the field and the reason."},
 }
 
-# Documents the bearer scheme in OpenAPI (the docs' "Authorize" button); BearerTokenGuard enforces it.
-_bearer_scheme = HTTPBearer(auto_error=False, description="Needed when the server was started with a token.")
+# Documents the bearer scheme in OpenAPI (the docs' "Authorize" button) on servers that have a token;
+# BearerTokenGuard enforces it, before the body is read.
+_bearer_scheme = HTTPBearer(auto_error=False, description="The token the server was started with.")
 
 
 def create_app(
@@ -51,11 +51,15 @@ def create_app(
 ) -> FastAPI:
     """Load the checkpoint (QlogError if it is missing or unreadable) and build the API around it.
 
-    ``token``: when set, every ``/v1/`` request needs ``Authorization: Bearer <token>``.
+    ``token``: when set, every ``/v1/`` request needs ``Authorization: Bearer <token>``, and the OpenAPI
+    document declares the bearer scheme (without a token it declares no security, as none is enforced).
     ``max_body_bytes``: larger request bodies are refused with 413 before they are parsed.
+    The request and response models are built from the loaded policy's sizes, so the document states the
+    exact lengths of every list.
     """
     service = PolicyService.from_checkpoint(checkpoint_path)
     info = service.info
+    ActRequest, ActResponse = act_models(info.spec, info.agents, info.hidden_size)
     app = FastAPI(
         title="qmix-logistics policy server",
         version=info.version,
@@ -70,7 +74,8 @@ def create_app(
     if token:
         app.add_middleware(BearerTokenGuard, token=token)
     _add_error_handlers(app)
-    secured = [Security(_bearer_scheme)]
+    secured = [Security(_bearer_scheme)] if token else []
+    refusals = {code: answer for code, answer in _ERRORS.items() if token or code != 401}
 
     @app.get("/healthz", response_model=Status, tags=["probes"], summary="The process is up")
     async def healthz() -> dict[str, str]:
@@ -84,28 +89,30 @@ def create_app(
         return {"status": "ready"}
 
     @app.get("/v1/policy", response_model=PolicyDescription, tags=["policy"], dependencies=secured,
-             summary="Sizes, agent names and action meanings", responses={401: _ERRORS[401]})
+             summary="The policy spec (sizes, actions, observation layout), agent names and state size",
+             responses={401: _ERRORS[401]} if token else None)
     async def describe() -> dict[str, Any]:
-        return asdict(info)
+        return info.to_dict()
 
     @app.post("/v1/act", response_model=ActResponse, tags=["policy"], dependencies=secured,
-              summary="One vehicle's action from its own observation", responses=_ERRORS)
-    async def act(item: ActRequest) -> dict[str, Any]:
+              summary="One vehicle's action from its own observation", responses=refusals)
+    async def act(item: ActRequest) -> dict[str, Any]:  # type: ignore[valid-type]
         return _act(service, [item], batch=False)[0]
 
-    @app.post("/v1/act/batch", response_model=list[ActResponse], tags=["policy"], dependencies=secured,
-              summary="Many independent vehicle decisions in one forward pass", responses=_ERRORS)
+    @app.post("/v1/act/batch", response_model=list[ActResponse], tags=["policy"],  # type: ignore[valid-type]
+              dependencies=secured, summary="Many independent vehicle decisions in one forward pass",
+              responses=refusals)
     async def act_batch(
-        items: list[ActRequest] = Body(
+        items: Annotated[list[ActRequest], Body(  # type: ignore[valid-type]
             description="Independent per-vehicle requests, each like the body of POST /v1/act; "
-                        "answers come back in the same order."),
+                        "answers come back in the same order.")],
     ) -> list[dict[str, Any]]:
         return _act(service, items, batch=True)
 
     return app
 
 
-def _act(service: PolicyService, items: Sequence[ActRequest], *, batch: bool) -> list[dict[str, Any]]:
+def _act(service: PolicyService, items: Sequence[AgentInputs], *, batch: bool) -> list[dict[str, Any]]:
     """Check every item (422 listing all problems), then decide for all of them in one forward pass.
 
     Runs on the event loop: one small forward pass takes a fraction of a millisecond, less than handing it
@@ -158,7 +165,8 @@ def _loc(error: dict[str, Any]) -> list[str | int]:
 
 
 def _error_message(error: dict[str, Any]) -> str:
-    """Pydantic's message; a JSON syntax error also says what the parser expected and where."""
+    """Pydantic's message, in the service's words for a wrong length; a JSON syntax error also says what
+    the parser expected and where."""
     if tuple(error.get("loc", ())) == ("body",) and isinstance(error.get("input"), bytes):
         return "the body must be JSON, sent with 'Content-Type: application/json'"
     if error.get("type") == "json_invalid":
@@ -166,6 +174,10 @@ def _error_message(error: dict[str, Any]) -> str:
         where = error.get("loc", ())[-1:]
         at = f" at character {where[0]}" if where and isinstance(where[0], int) else ""
         return f"malformed JSON ({reason}){at}" if reason else f"malformed JSON{at}"
+    ctx = error.get("ctx") or {}
+    if error.get("type") in ("too_short", "too_long") and "actual_length" in ctx:
+        expected = ctx.get("min_length") if error["type"] == "too_short" else ctx.get("max_length")
+        return f"expected {expected} values, got {ctx['actual_length']}"
     return str(error.get("msg", "invalid value"))
 
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from qmix_logistics.common.errors import QlogError
+from qmix_logistics.policies.base import PolicySpec
 
 
 @dataclass(frozen=True)
@@ -58,17 +59,19 @@ class AgentRequest:
 
 @dataclass
 class PolicyInfo:
-    """What a client needs to talk to the policy: sizes, agent names and what each action means."""
+    """What a client needs to talk to the policy: the spec it was trained for, agent names, state size."""
 
-    scenario: str | None
-    observation_size: int
-    n_agents: int
+    spec: PolicySpec
     agents: list[str]
-    n_actions: int
-    action_meanings: list[str]
     hidden_size: int
     mixer: str
     version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The body of ``GET /v1/policy``: the spec's keys (``PolicySpec.from_dict`` reads them back) and more."""
+        spec = self.spec.to_dict()
+        return {**spec, "agents": list(self.agents), "n_actions": self.spec.n_actions,
+                "hidden_size": self.hidden_size, "mixer": self.mixer, "version": self.version}
 
 
 class PolicyService:
@@ -81,26 +84,18 @@ class PolicyService:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> PolicyService:
-        """Load the agent network and describe it; a missing or corrupt file raises QlogError naming it."""
-        import qmix_logistics
-        from qmix_logistics.marl import load_checkpoint, load_policy
-        from qmix_logistics.policies.learned import checkpoint_file
+        """Load the agent network and describe it; a missing or corrupt file raises QlogError naming it.
 
-        file = checkpoint_file(path)
-        policy, metadata = load_policy(file)
+        The spec comes from the same loader as the in-process policy's, so both describe a checkpoint alike.
+        """
+        import qmix_logistics
+        from qmix_logistics.marl import load_checkpoint
+        from qmix_logistics.policies.learned import load_learned
+
+        policy, spec, _metadata, file = load_learned(path)
         mixer = str(load_checkpoint(file)["config"].get("mixer", "unknown"))
-        scenario = metadata.get("scenario")
-        info = PolicyInfo(
-            scenario=str(scenario.get("name")) if isinstance(scenario, dict) and "name" in scenario else None,
-            observation_size=policy.obs_dim,
-            n_agents=policy.n_agents,
-            agents=list(policy.agent_names),
-            n_actions=policy.n_actions,
-            action_meanings=action_meanings(metadata, policy.n_actions),
-            hidden_size=policy.hidden_dim,
-            mixer=mixer,
-            version=getattr(qmix_logistics, "__version__", "unknown"),
-        )
+        info = PolicyInfo(spec=spec, agents=list(policy.agent_names), hidden_size=policy.hidden_dim, mixer=mixer,
+                          version=getattr(qmix_logistics, "__version__", "unknown"))
         return cls(policy, info)
 
     # ------------------------------------------------------------------ checking
@@ -118,8 +113,8 @@ class PolicyService:
         problems: list[tuple[str, str]] = []
         if self.agent_index(r.agent) is None:
             names = ", ".join(self.info.agents[:3]) + (", ..." if p.n_agents > 3 else "")
-            problems.append(("agent", f"unknown agent {r.agent!r}: use an index in [0, {p.n_agents}) or a name "
-                                      f"({names})"))
+            reason = f"unknown agent {r.agent!r}: use an index in [0, {p.n_agents}) or a name ({names})"
+            problems.append(("agent", reason))
         sizes = (("observation", r.observation, p.obs_dim), ("action_mask", r.action_mask, p.n_actions),
                  ("hidden", r.hidden, p.hidden_dim))
         for name, values, size in sizes:
@@ -181,34 +176,10 @@ class PolicyService:
         if padded > rows:
             arrays = [np.concatenate([a, np.repeat(a[:1], padded - rows, axis=0)]) for a in arrays]
         actions, q, new_hidden = self.policy.act_batch(*arrays)
+        if not (np.isfinite(q).all() and np.isfinite(new_hidden).all()):
+            # finite but huge inputs can overflow float32 inside the network; JSON cannot carry the result
+            raise QlogError("values too large for the network: its outputs overflow float32", field="observation")
         return actions[:rows], q[:rows], new_hidden[:rows]
-
-
-def action_meanings(metadata: dict[str, Any], n_actions: int) -> list[str]:
-    """The stored action meanings, else rebuilt from the stored scenario, else generic names.
-
-    The scenario route builds only the action layout, not the env: the serving machine need not have the
-    road network or order files the policy was trained with.
-    """
-    stored = metadata.get("action_meanings")
-    if isinstance(stored, list) and len(stored) == n_actions:
-        return [str(m) for m in stored]
-    scenario = metadata.get("scenario")
-    if isinstance(scenario, dict):
-        from pydantic import ValidationError
-
-        from qmix_logistics.env import ActionLayout
-        from qmix_logistics.scenario import Scenario
-
-        try:
-            trained_on = Scenario.model_validate(scenario)
-        except ValidationError:  # written by another version of the scenario schema
-            trained_on = None
-        if trained_on is not None:
-            layout = ActionLayout(trained_on.observation.pending_slots, trained_on.resolved_onboard_slots())
-            if layout.n_actions == n_actions:
-                return layout.meanings()
-    return [f"action {a}" for a in range(n_actions)]
 
 
 def _first_non_finite(values: Sequence[float] | None) -> int | None:
