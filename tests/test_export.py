@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from qmix_logistics.common.errors import QlogError
 from qmix_logistics.env import DispatchEnv
 from qmix_logistics.marl import greedy_actions, load_policy
 from qmix_logistics.policies.learned import LearnedPolicy
 from qmix_logistics.scenario import scenario_from_dict
-from qmix_logistics.common.errors import QlogError
 from qmix_logistics.serving import export
 from qmix_logistics.serving.export import (
     INPUT_NAMES,
@@ -81,17 +81,29 @@ def onnx_runner(path: Path):
 RUNNERS = {"torchscript": torchscript_runner, "onnx": onnx_runner}
 
 
+@pytest.fixture(scope="module")
+def exported_files(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each format exported once through ``qlog export``: ONNX without ``--format`` (the default), then TorchScript.
+
+    One export per format for the whole module: the ONNX exporter takes seconds.
+    """
+    folder = tmp_path_factory.mktemp("export")
+    files = {"onnx": folder / "agent_step.onnx", "torchscript": folder / "agent_step.pt"}
+    with pytest.MonkeyPatch.context() as mp:
+        assert run_cli(mp, "export", str(checkpoint), "--out", str(files["onnx"])) == 0
+        assert run_cli(mp, "export", str(checkpoint), "--format", "torchscript", "--out", str(files["torchscript"])) == 0
+    return files
+
+
 @pytest.fixture(scope="module", params=list(RUNNERS))
-def exported(request: pytest.FixtureRequest, checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
-    out = tmp_path_factory.mktemp("export") / f"agent_step.{request.param}"
-    path = export_policy(checkpoint, request.param, out)
-    return request.param, RUNNERS[request.param](path)
+def exported(request: pytest.FixtureRequest, exported_files: dict[str, Path]):
+    return request.param, RUNNERS[request.param](exported_files[request.param])
 
 
-def test_torchscript_computes_exactly_what_the_network_computes(checkpoint: Path, tmp_path: Path,
+def test_torchscript_computes_exactly_what_the_network_computes(checkpoint: Path, exported_files,
                                                                 random_inputs) -> None:
     obs, _, ids, last, hidden = (torch.from_numpy(a) for a in random_inputs)
-    model = load_torchscript(export_policy(checkpoint, "torchscript", tmp_path / "step.pt"))
+    model = load_torchscript(exported_files["torchscript"])
     step = agent_step(checkpoint)
     with torch.no_grad():
         for got, want in zip(model(obs, last, ids, hidden), step(obs, last, ids, hidden)):
@@ -138,28 +150,18 @@ def test_greedy_actions_match_over_a_real_episode(checkpoint: Path, exported) ->
     assert steps > 50
 
 
-def test_onnx_is_one_self_contained_file_with_a_dynamic_batch(checkpoint: Path, tmp_path: Path) -> None:
+def test_qlog_export_writes_a_self_contained_onnx_file_by_default(exported_files: dict[str, Path]) -> None:
     import onnx
 
-    path = export_policy(checkpoint, "onnx", tmp_path / "step.onnx")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["step.onnx"]  # weights inside, no external data file
+    path = exported_files["onnx"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["agent_step.onnx", "agent_step.pt"]  # no external data
     model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
     assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [ONNX_OPSET]
     for value in list(model.graph.input) + list(model.graph.output):
         batch = value.type.tensor_type.shape.dim[0]
-        assert batch.dim_param and not batch.HasField("dim_value"), value.name
-
-
-def test_qlog_export_writes_onnx_by_default_and_torchscript_on_request(
-        checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import onnx
-
-    default = tmp_path / "default.onnx"
-    assert run_cli(monkeypatch, "export", str(checkpoint), "--out", str(default)) == 0
-    onnx.checker.check_model(onnx.load(str(default)))
-    scripted = tmp_path / "step.pt"
-    assert run_cli(monkeypatch, "export", str(checkpoint), "--format", "torchscript", "--out", str(scripted)) == 0
-    assert isinstance(load_torchscript(scripted), torch.jit.ScriptModule)
+        assert batch.dim_param and not batch.HasField("dim_value"), value.name  # B is dynamic
+    assert isinstance(load_torchscript(exported_files["torchscript"]), torch.jit.ScriptModule)
 
 
 def test_onnx_without_onnxscript_is_a_one_line_error(checkpoint: Path, tmp_path: Path,

@@ -31,7 +31,8 @@ _SCRIPT = textwrap.dedent("""
 
 
 def test_an_ortools_decision_does_not_import_pyvrp() -> None:
-    res = subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    res = subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                         check=False)
     assert res.returncode == 0, res.stderr
     seen = json.loads(res.stdout.strip().splitlines()[-1])
     assert seen["ortools"]["plans"] == 1 and seen["ortools"]["commands"] > 0  # it really planned and decided

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from qlog_cli.app import main
 
 from qmix_logistics.common.errors import QlogError
-from qlog_cli.app import main
 from qmix_logistics.env import DispatchEnv
 from qmix_logistics.network.nodes import check_references
 from qmix_logistics.scenario import load_scenario, scenario_from_dict

@@ -26,8 +26,9 @@ import contextlib
 import importlib.util
 import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 import torch
 from torch import nn
