@@ -164,6 +164,7 @@ def test_batching_suggestions_are_valid_and_top_up_with_the_nearest_customer(sma
     assert info["kpis"]["service_level"] >= greedy["service_level"]
 
 
+@pytest.mark.slow
 def test_batching_beats_greedy_on_the_depot_scenario() -> None:
     from qmix_logistics.evaluation.rollout import run_episode
     from qmix_logistics.policies.batching import BatchingPolicy

@@ -81,6 +81,7 @@ def test_two_worker_processes_collect_whole_episodes_and_shut_down():
     assert all(not proc.is_alive() and proc.exitcode == 0 for proc in runner._procs)
 
 
+@pytest.mark.slow
 def test_worker_errors_reach_the_caller_and_workers_still_stop():
     from qmix_logistics.marl import EnvRunner
 
@@ -98,6 +99,7 @@ def test_worker_errors_reach_the_caller_and_workers_still_stop():
         EnvRunner(lambda seed: TwoStepGame(), n_envs=2)
 
 
+@pytest.mark.slow
 def test_keyboard_interrupt_mid_episode_closes_the_workers():
     from qmix_logistics.marl import EnvRunner
 
@@ -125,6 +127,7 @@ def test_same_seed_gives_identical_weights_and_another_seed_does_not(tmp_path):
     assert not torch.equal(first["agent"]["fc_out.weight"], other["agent"]["fc_out.weight"])
 
 
+@pytest.mark.slow
 def test_training_with_two_env_workers(tmp_path):
     from qmix_logistics.marl import train
 

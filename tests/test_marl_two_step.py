@@ -16,6 +16,7 @@ def test_qmix_greedy_policy_reaches_the_optimal_return(tmp_path, seed):
     assert result.env_steps == 600 and result.updates > 200
 
 
+@pytest.mark.slow
 def test_qmix_also_learns_from_windows_with_burn_in(tmp_path):
     config = two_step_config(mixer="qmix", seed=0, chunk_len=1, burn_in=1)
     result = train(make_two_step_game, config, tmp_path, progress=False)
@@ -27,6 +28,7 @@ def test_vdn_cannot_represent_the_optimum_and_takes_the_safe_seven(tmp_path):
     assert result.last_eval["return"] == pytest.approx(7.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("td_lambda", [None, 0.8])
 def test_iql_trains_without_a_mixer(tmp_path, td_lambda):
     config = two_step_config(mixer="iql", total_env_steps=200, td_lambda=td_lambda)

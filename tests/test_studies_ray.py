@@ -20,6 +20,7 @@ def deterministic(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "decision_ms_mean"} for r in rows]
 
 
+@pytest.mark.slow
 def test_ray_equals_local(small_scenario, local_ray):
     kwargs = {"sweeps": ["fleet=2,4"], "episodes": 2, "seed": 5}
     local = run_sweep(small_scenario, ["greedy", "random"], workers=1, **kwargs)

@@ -63,6 +63,7 @@ def _qlog(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=300, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_cli_train_then_resume_continues_the_counter(tmp_path: Path) -> None:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(_scenario().model_dump(mode="json")))
@@ -77,6 +78,7 @@ def test_cli_train_then_resume_continues_the_counter(tmp_path: Path) -> None:
     assert int(rows_after[-1]["env_steps"]) >= 700
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, needle", [(["--set", "lr=-1"], "lr"), (["--set", "nonsense=1"], "nonsense"),
                                           (["--set", "lr"], "--set")])
 def test_cli_train_rejects_bad_hyperparameters(tmp_path: Path, args: list[str], needle: str) -> None:
@@ -86,6 +88,7 @@ def test_cli_train_rejects_bad_hyperparameters(tmp_path: Path, args: list[str], 
     assert res.returncode == 2 and needle in res.stderr and "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_resume_of_a_folder_without_checkpoint_is_a_user_error(tmp_path: Path) -> None:
     res = _qlog("train", "--resume", str(tmp_path), cwd=tmp_path)
     assert res.returncode == 2 and "nothing to resume" in res.stderr
