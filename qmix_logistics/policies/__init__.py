@@ -15,7 +15,7 @@ from qmix_logistics.policies.batching import BatchingPolicy
 from qmix_logistics.policies.heuristics import GreedyPolicy, RandomPolicy
 from qmix_logistics.scenario import Scenario
 
-BUILTIN = ("random", "greedy", "batching", "ortools", "pyvrp")
+BUILTIN = ("random", "greedy", "batching", "ortools", "pyvrp", "hindsight")
 
 
 def make_policy(spec: str, scenario: Scenario) -> Policy:
@@ -30,6 +30,10 @@ def make_policy(spec: str, scenario: Scenario) -> Policy:
         from qmix_logistics.policies.rolling_horizon import RollingHorizonPolicy
 
         return RollingHorizonPolicy(engine=spec)
+    if spec == "hindsight":  # a full-information bound for eval reports, not a dispatcher
+        from qmix_logistics.policies.hindsight import HindsightPolicy
+
+        return HindsightPolicy()
     if spec.startswith(("http://", "https://")):
         from qmix_logistics.policies.remote import RemotePolicy
 
