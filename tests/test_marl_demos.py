@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from qmix_logistics.marl import EnvSpec, Episode, EpisodeBuffer, LearnerConfig, QLearner
@@ -49,6 +50,21 @@ def test_margin_loss_is_zero_once_the_demonstrated_action_leads_by_the_margin() 
     q.scatter_(-1, expert.clamp(min=0).unsqueeze(-1), 1.0)  # demonstrated action leads by 1 > margin
     assert torch.isclose(learner._margin_loss(q, batch), torch.tensor(0.0))
     assert QLearner(spec, LearnerConfig(demo_loss_weight=0.0))._margin_loss(q, batch) is None
+
+
+def test_update_reports_td_margin_and_total_loss_separately() -> None:
+    spec = EnvSpec(("a", "b"), 3, 5, 4)
+    buf = EpisodeBuffer(2, 3, 5, 4, 1.0)
+    buf.add(_episode(5, 2, 4, demo=True))
+    batch = buf.sample(4, np.random.default_rng(1))
+    torch.manual_seed(0)
+    stats = QLearner(spec, LearnerConfig(demo_loss_weight=2.0, demo_margin=0.8)).train(batch)
+    assert stats["margin_loss"] > 0.0 and stats["td_loss"] > 0.0
+    assert stats["total_loss"] == pytest.approx(stats["td_loss"] + 2.0 * stats["margin_loss"], rel=1e-5)
+    torch.manual_seed(0)  # the same update without demonstrations: the TD part alone, nothing added
+    plain = QLearner(spec, LearnerConfig(demo_loss_weight=0.0)).train(batch)
+    assert plain["td_loss"] == pytest.approx(stats["td_loss"]) and plain["total_loss"] == plain["td_loss"]
+    assert plain["margin_loss"] == 0.0
 
 
 def test_warmup_without_suggestions_explores_uniformly_and_still_solves_two_step(tmp_path) -> None:

@@ -3,7 +3,7 @@
 Targets: double Q-learning by default (the online agent picks the argmax among VALID next actions, the
 target agent evaluates it), masked actions set to -inf before any max, optional TD(lambda) returns within
 the window, optional reward scaling by a running std. The loss is the mean squared TD error over real
-(unpadded, non-burn-in) steps.
+(unpadded, non-burn-in) steps, plus the weighted demonstration margin loss when demonstrations are used.
 """
 
 from __future__ import annotations
@@ -134,7 +134,12 @@ class QLearner:
         return mixer(agent_qs, states).unsqueeze(-1)
 
     def train(self, batch: EpisodeBatch) -> dict[str, float]:
-        """One gradient step; returns scalars for logging."""
+        """One gradient step; returns scalars for logging.
+
+        ``td_loss`` is the mean squared TD error, ``margin_loss`` the (unweighted) demonstration margin loss
+        (0 when the batch has no demonstrated choice), and ``total_loss`` = td + demo_loss_weight * margin,
+        the value that was minimised.
+        """
         cfg, u = self.config, batch.burn_in
         q = self._unroll(self.agent, batch, grad=True)
         with torch.no_grad():
@@ -162,10 +167,9 @@ class QLearner:
         )
         td_error = (chosen_values - targets.detach()) * mask
         n_terms = mask.sum() * chosen_values.shape[-1]
-        loss = td_error.pow(2).sum() / n_terms.clamp(min=1.0)
+        td_loss = td_error.pow(2).sum() / n_terms.clamp(min=1.0)
         margin_loss = self._margin_loss(q[:, :-1], batch)
-        if margin_loss is not None:
-            loss = loss + cfg.demo_loss_weight * margin_loss
+        loss = td_loss if margin_loss is None else td_loss + cfg.demo_loss_weight * margin_loss
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -178,8 +182,9 @@ class QLearner:
             q_taken = (chosen_values * mask).sum() / (real * chosen_values.shape[-1])
             target_mean = (targets * mask).sum() / (real * targets.shape[-1])
         return {
+            "td_loss": float(td_loss.item()),
             "margin_loss": float(margin_loss.item()) if margin_loss is not None else 0.0,
-            "td_loss": float(loss.item()),
+            "total_loss": float(loss.item()),
             "grad_norm": float(grad_norm.item()),
             "q_taken_mean": float(q_taken.item()),
             "target_mean": float(target_mean.item()),

@@ -24,6 +24,7 @@ PROGRESS_COLUMNS = (
     "episode_length",
     "td_loss",
     "margin_loss",
+    "total_loss",
     "grad_norm",
     "q_taken_mean",
     "sps",
@@ -37,6 +38,7 @@ _TENSORBOARD_TAGS = {
     "sps": "charts/SPS",
     "td_loss": "losses/td",
     "margin_loss": "losses/margin",
+    "total_loss": "losses/total",
     "grad_norm": "losses/grad_norm",
     "q_taken_mean": "losses/q_taken",
 }
@@ -57,10 +59,13 @@ class CsvLog:
             self._handle.flush()
 
     def _drop_rows_after(self, step: int) -> None:
+        """Keep rows up to ``step``; a file written with other columns (an older version) gets this header."""
         with self.path.open(newline="") as handle:
-            rows = list(csv.DictReader(handle))
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            header = tuple(reader.fieldnames or ())
         kept = [row for row in rows if int(float(row["env_steps"])) <= step]
-        if len(kept) == len(rows):
+        if len(kept) == len(rows) and header == self.columns:
             return
         with atomic_path(self.path) as tmp, tmp.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore")

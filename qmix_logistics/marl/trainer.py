@@ -371,6 +371,7 @@ class _LogWindow:
             "episode_length": float(np.mean(self.lengths)) if self.lengths else math.nan,
             "td_loss": mean_stat("td_loss"),
             "margin_loss": mean_stat("margin_loss"),
+            "total_loss": mean_stat("total_loss"),
             "grad_norm": mean_stat("grad_norm"),
             "q_taken_mean": mean_stat("q_taken_mean"),
             "sps": (session.env_steps - self.since_step) / elapsed,
