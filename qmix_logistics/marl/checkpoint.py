@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import random
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -67,25 +66,23 @@ def check_plain(value: Any, where: str = "checkpoint") -> None:
 
 
 def capture_rng_states(generators: dict[str, np.random.Generator]) -> dict[str, Any]:
-    """Python, numpy-global, torch and the given numpy Generators, as plain containers."""
-    py_version, py_state, py_gauss = random.getstate()
-    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state(legacy=True)
-    states: dict[str, Any] = {
-        "python": [py_version, list(py_state), py_gauss],
-        "numpy_global": [np_name, torch.from_numpy(np_keys.astype(np.int64)), np_pos, np_has_gauss, np_gauss],
+    """Torch's global generators and the given numpy Generators, as plain containers.
+
+    These are all the randomness training draws: torch's for network initialisation, the Generators for
+    exploration and replay. Python's ``random`` and numpy's global state are neither seeded nor used.
+    """
+    return {
         "torch": torch.get_rng_state(),
         "torch_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "generators": {name: gen.bit_generator.state for name, gen in generators.items()},
     }
-    return states
 
 
 def restore_rng_states(states: dict[str, Any], generators: dict[str, np.random.Generator]) -> None:
-    """Inverse of :meth:`capture_rng_states`; the Generators are restored in place."""
-    py_version, py_state, py_gauss = states["python"]
-    random.setstate((py_version, tuple(py_state), py_gauss))
-    np_name, np_keys, np_pos, np_has_gauss, np_gauss = states["numpy_global"]
-    np.random.set_state((np_name, np_keys.numpy().astype(np.uint32), np_pos, np_has_gauss, np_gauss))
+    """Inverse of :meth:`capture_rng_states`; the Generators are restored in place.
+
+    Older checkpoints also hold Python and numpy-global states; nothing draws from those, so they are ignored.
+    """
     torch.set_rng_state(states["torch"].cpu())
     if states["torch_cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in states["torch_cuda"]])

@@ -9,7 +9,6 @@ continues exactly where the run stopped: same step counter, epsilon, optimiser s
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -110,9 +109,7 @@ def train(
         raise QlogError("nothing to resume: no checkpoint in the run folder", source=str(run_dir))
     check_plain(extra_metadata or {}, "extra_metadata")
     run_dir.mkdir(parents=True, exist_ok=True)
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed)  # network initialisation; exploration and replay use their own Generators
     device = config.resolved_device()
     threads_before = torch.get_num_threads()
     if config.torch_threads is not None:
