@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import tempfile
+import time
 from typing import Any
 
 import numpy as np
@@ -92,7 +93,7 @@ def resolve_env(spec: str) -> Any:
     if spec == "synthetic":
         return make_synthetic_env
     if spec == "two-step":
-        from qmix_logistics.marl import make_two_step_game
+        from qmix_logistics.marl.testing import make_two_step_game
 
         return make_two_step_game
     module_name, _, function_name = spec.partition(":")
@@ -113,7 +114,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args()
 
-    from qmix_logistics.marl import LearnerConfig, train
+    from qmix_logistics.marl import EnvRunner, LearnerConfig, train
 
     config = LearnerConfig(
         mixer=args.mixer,
@@ -132,12 +133,18 @@ def main() -> None:
         torch_threads=args.threads,
         device=args.device,
     )
+    if args.n_envs > 1:  # spawned workers import torch and the env's modules before the first episode
+        started = time.perf_counter()
+        with EnvRunner(resolve_env(args.env), args.n_envs):
+            startup_seconds = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as run_dir:
-        result = train(resolve_env(args.env), config, run_dir, progress=False)
+        result = train(resolve_env(args.env), config, run_dir)
     collect_seconds = result.wall_seconds - result.learn_seconds
     print(f"env={args.env} mixer={args.mixer} device={args.device} n_envs={args.n_envs} threads={args.threads}")
     print(f"  env steps            {result.env_steps:,} in {result.episodes:,} episodes")
     print(f"  wall                 {result.wall_seconds:.2f} s (learning {result.learn_seconds:.2f} s)")
+    if args.n_envs > 1:
+        print(f"  worker start-up      {startup_seconds:.2f} s for {args.n_envs} workers (before training, not in wall)")
     print(f"  throughput           {result.env_steps / result.wall_seconds:,.0f} env steps/s (collection + learning)")
     print(f"  collection only      {result.env_steps / max(collect_seconds, 1e-9):,.0f} env steps/s")
     if result.updates:

@@ -73,7 +73,7 @@ def throwaway_checkpoint(scenario: Scenario, folder: Path) -> Path:
     config = LearnerConfig(total_env_steps=1, learning_starts=0, batch_size=1, buffer_mb=32, eval_episodes=1,
                            device="cpu")
     result = train(functools.partial(make_parallel_env, scenario), config, folder,
-                   extra_metadata=run_metadata(scenario, config.mixer), progress=False)
+                   extra_metadata=run_metadata(scenario, config.mixer))
     return result.checkpoint_path
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from qlog_cli.console import console
+from qlog_cli.console import console, err_console
 
 from qmix_logistics.common.errors import QlogError
 
@@ -24,7 +24,12 @@ def train_cmd(
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Output folder (default runs/<scenario>__<seed>__<time>)."),
     no_eval: bool = typer.Option(False, "--no-eval", help="Skip the periodic comparison with the greedy baseline."),
 ) -> None:
-    """Train a QMIX (or VDN/IQL) dispatcher; checkpoints, CSV and TensorBoard logs go to the run folder."""
+    """Train a QMIX (or VDN/IQL) dispatcher; checkpoints, CSV and TensorBoard logs go to the run folder.
+
+    Progress goes to stderr: a live bar on a terminal, one plain line every 30 s or 5 % of the steps otherwise.
+    """
+    from qlog_cli.train_progress import TrainProgressView
+
     from qmix_logistics.scenario import load_scenario
     from qmix_logistics.training import (
         load_training_file,
@@ -44,13 +49,15 @@ def train_cmd(
                        ("n_envs", envs), ("seed", seed), ("mixer", mixer)):
         if value is not None:
             overrides[key] = value
-    if resume is not None:
-        result = resume_training(resume, overrides=overrides, evaluate_against_greedy=not no_eval)
-    else:
-        if scenario is None:
-            raise QlogError("give a scenario file, or --resume RUN_DIR", field="SCENARIO")
-        sc = load_scenario(scenario)
-        result = train_scenario(sc, run_dir=run_dir, overrides=overrides, evaluate_against_greedy=not no_eval)
+    if resume is None and scenario is None:
+        raise QlogError("give a scenario file, or --resume RUN_DIR", field="SCENARIO")
+    with TrainProgressView(err_console) as view:
+        if resume is not None:
+            result = resume_training(resume, overrides=overrides, on_progress=view,
+                                     evaluate_against_greedy=not no_eval)
+        else:
+            result = train_scenario(load_scenario(scenario), run_dir=run_dir, overrides=overrides,
+                                    on_progress=view, evaluate_against_greedy=not no_eval)
     console.print(f"[green]done[/] {result.env_steps:,} env steps, {result.episodes} episodes, "
                   f"{result.wall_seconds:.0f} s")
     if result.last_eval:

@@ -22,6 +22,7 @@ from qmix_logistics.evaluation.rollout import run_episode
 from qmix_logistics.marl import (
     CHECKPOINT_NAME,
     LearnerConfig,
+    ProgressFn,
     TrainResult,
     load_checkpoint,
     train,
@@ -121,23 +122,27 @@ def train_scenario(
     *,
     run_dir: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
-    progress: bool = True,
+    on_progress: ProgressFn | None = None,
     evaluate_against_greedy: bool = True,
 ) -> TrainResult:
-    """Train on ``scenario`` into a new run folder (default ``runs/<scenario>__<seed>__<time>``)."""
+    """Train on ``scenario`` into a new run folder (default ``runs/<scenario>__<seed>__<time>``).
+
+    ``on_progress`` receives the learner's progress snapshots (``qlog train`` draws them); without it
+    training prints nothing.
+    """
     config = learner_config(scenario, overrides)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(scenario, config.seed)
     metadata = run_metadata(scenario, config.mixer)
     eval_fn = GreedyComparison(scenario) if evaluate_against_greedy else None
     return train(env_factory(scenario, config), config, run_dir, eval_fn=eval_fn,
-                 progress=progress, extra_metadata=metadata)
+                 on_progress=on_progress, extra_metadata=metadata)
 
 
 def resume_training(
     run_dir: str | Path,
     *,
     overrides: Mapping[str, Any] | None = None,
-    progress: bool = True,
+    on_progress: ProgressFn | None = None,
     evaluate_against_greedy: bool = True,
 ) -> TrainResult:
     """Continue a run exactly where its checkpoint stopped (same counters, schedule and logs)."""
@@ -155,4 +160,4 @@ def resume_training(
         config = config.with_overrides(dict(overrides))
     eval_fn = GreedyComparison(scenario) if evaluate_against_greedy else None
     return train(env_factory(scenario, config), config, run_dir, eval_fn=eval_fn,
-                 resume=True, progress=progress, extra_metadata=metadata)
+                 resume=True, on_progress=on_progress, extra_metadata=metadata)

@@ -15,11 +15,10 @@ from qmix_logistics.marl import (
     RNNAgent,
     load_checkpoint,
     load_policy,
-    make_two_step_game,
     save_checkpoint,
     train,
-    two_step_config,
 )
+from qmix_logistics.marl.testing import make_two_step_game, two_step_config
 
 METADATA = {"scenario": {"name": "toy depot", "vehicles": 2, "speeds_kmh": [30.0, 45.5]}, "note": None}
 
@@ -27,9 +26,7 @@ METADATA = {"scenario": {"name": "toy depot", "vehicles": 2, "speeds_kmh": [30.0
 @pytest.fixture(scope="module")
 def trained_checkpoint(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
-    result = train(
-        make_two_step_game, two_step_config(total_env_steps=120), run_dir, progress=False, extra_metadata=METADATA
-    )
+    result = train(make_two_step_game, two_step_config(total_env_steps=120), run_dir, extra_metadata=METADATA)
     return result.checkpoint_path
 
 
@@ -149,10 +146,10 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
     def config(total):
         return two_step_config(total_env_steps=total, checkpoint_interval_steps=200, save_buffer=True)
 
-    straight = train(make_two_step_game, config(400), tmp_path / "straight", progress=False)
-    first = train(make_two_step_game, config(200), tmp_path / "split", progress=False)
+    straight = train(make_two_step_game, config(400), tmp_path / "straight")
+    first = train(make_two_step_game, config(200), tmp_path / "split")
     first_rows = read_rows(tmp_path / "split" / "progress.csv")
-    resumed = train(make_two_step_game, config(400), tmp_path / "split", resume=True, progress=False)
+    resumed = train(make_two_step_game, config(400), tmp_path / "split", resume=True)
 
     assert (first.env_steps, resumed.env_steps) == (200, straight.env_steps)
     assert (resumed.episodes, resumed.updates) == (straight.episodes, straight.updates)
@@ -165,12 +162,12 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
 
 
 def test_resume_refuses_changed_learning_settings_and_missing_or_existing_runs(tmp_path):
-    train(make_two_step_game, two_step_config(total_env_steps=20), tmp_path / "run", progress=False)
+    train(make_two_step_game, two_step_config(total_env_steps=20), tmp_path / "run")
     with pytest.raises(QlogError) as info:
         config = two_step_config(total_env_steps=40, lr=0.1)
-        train(make_two_step_game, config, tmp_path / "run", resume=True, progress=False)
+        train(make_two_step_game, config, tmp_path / "run", resume=True)
     assert info.value.field == "training.lr"
     with pytest.raises(QlogError, match="already holds a checkpoint"):
-        train(make_two_step_game, two_step_config(total_env_steps=40), tmp_path / "run", progress=False)
+        train(make_two_step_game, two_step_config(total_env_steps=40), tmp_path / "run")
     with pytest.raises(QlogError, match="nothing to resume"):
-        train(make_two_step_game, two_step_config(), tmp_path / "fresh", resume=True, progress=False)
+        train(make_two_step_game, two_step_config(), tmp_path / "fresh", resume=True)

@@ -68,8 +68,9 @@ def test_update_reports_td_margin_and_total_loss_separately() -> None:
 
 
 def test_warmup_without_suggestions_explores_uniformly_and_still_solves_two_step(tmp_path) -> None:
-    from qmix_logistics.marl import make_two_step_game, train, two_step_config
+    from qmix_logistics.marl import train
+    from qmix_logistics.marl.testing import make_two_step_game, two_step_config
 
     cfg = two_step_config(seed=0, expert_warmup_episodes=20, expert_share=1.0)
-    result = train(make_two_step_game, cfg, tmp_path / "run", progress=False)
+    result = train(make_two_step_game, cfg, tmp_path / "run")
     assert result.last_eval["return"] == 8.0

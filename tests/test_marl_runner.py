@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from gymnasium import spaces
 
 from qmix_logistics.common.errors import QlogError
+from qmix_logistics.marl import EnvRunner, MultiAgentController, RNNAgent, load_checkpoint, train
 from qmix_logistics.marl.testing import TwoStepGame, make_two_step_game, two_step_config
-
-# Spawned workers import this module to find the env factories below, so its top level stays free of torch
-# (a second or more per worker); the tests import the learner side where they need it.
 
 
 class ExplodingGame(TwoStepGame):
@@ -48,10 +47,6 @@ def make_box_action_game(seed: int) -> BoxActionGame:
 
 def controller(*, interrupting: bool = False):
     """A small untrained controller; ``interrupting`` simulates Ctrl-C while the workers are mid-episode."""
-    import torch
-
-    from qmix_logistics.marl import MultiAgentController, RNNAgent
-
     class InterruptingController(MultiAgentController):
         def select_actions(self, *args, **kwargs):
             raise KeyboardInterrupt
@@ -62,8 +57,6 @@ def controller(*, interrupting: bool = False):
 
 
 def test_two_worker_processes_collect_whole_episodes_and_shut_down():
-    from qmix_logistics.marl import EnvRunner
-
     runner = EnvRunner(make_two_step_game, n_envs=2, seed=0)
     with runner:
         assert runner.spec.agents == ("agent_0", "agent_1") and runner.spec.state_dim == 4
@@ -83,8 +76,6 @@ def test_two_worker_processes_collect_whole_episodes_and_shut_down():
 
 @pytest.mark.slow
 def test_worker_errors_reach_the_caller_and_workers_still_stop():
-    from qmix_logistics.marl import EnvRunner
-
     runner = EnvRunner(make_exploding_game, n_envs=2)
     with pytest.raises(RuntimeError, match="boom in the simulator"):
         with runner:
@@ -101,8 +92,6 @@ def test_worker_errors_reach_the_caller_and_workers_still_stop():
 
 @pytest.mark.slow
 def test_keyboard_interrupt_mid_episode_closes_the_workers():
-    from qmix_logistics.marl import EnvRunner
-
     runner = EnvRunner(make_two_step_game, n_envs=2)
     with pytest.raises(KeyboardInterrupt):
         with runner:
@@ -111,13 +100,9 @@ def test_keyboard_interrupt_mid_episode_closes_the_workers():
 
 
 def test_same_seed_gives_identical_weights_and_another_seed_does_not(tmp_path):
-    import torch
-
-    from qmix_logistics.marl import load_checkpoint, train
-
     def final_weights(name, seed):
         config = two_step_config(total_env_steps=200, seed=seed)
-        result = train(make_two_step_game, config, tmp_path / name, progress=False)
+        result = train(make_two_step_game, config, tmp_path / name)
         return load_checkpoint(result.checkpoint_path)["learner"]
 
     first, second, other = final_weights("a", 3), final_weights("b", 3), final_weights("c", 4)
@@ -129,8 +114,6 @@ def test_same_seed_gives_identical_weights_and_another_seed_does_not(tmp_path):
 
 @pytest.mark.slow
 def test_training_with_two_env_workers(tmp_path):
-    from qmix_logistics.marl import train
-
     config = two_step_config(total_env_steps=200, n_envs=2)
-    result = train(make_two_step_game, config, tmp_path, progress=False)
+    result = train(make_two_step_game, config, tmp_path)
     assert result.env_steps == 200 and result.episodes == 100 and result.updates > 0

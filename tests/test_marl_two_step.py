@@ -6,12 +6,13 @@ import math
 
 import pytest
 
-from qmix_logistics.marl import make_two_step_game, train, two_step_config
+from qmix_logistics.marl import train
+from qmix_logistics.marl.testing import make_two_step_game, two_step_config
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_qmix_greedy_policy_reaches_the_optimal_return(tmp_path, seed):
-    result = train(make_two_step_game, two_step_config(mixer="qmix", seed=seed), tmp_path, progress=False)
+    result = train(make_two_step_game, two_step_config(mixer="qmix", seed=seed), tmp_path)
     assert result.last_eval["return"] == pytest.approx(8.0)
     assert result.env_steps == 600 and result.updates > 200
 
@@ -19,12 +20,12 @@ def test_qmix_greedy_policy_reaches_the_optimal_return(tmp_path, seed):
 @pytest.mark.slow
 def test_qmix_also_learns_from_windows_with_burn_in(tmp_path):
     config = two_step_config(mixer="qmix", seed=0, chunk_len=1, burn_in=1)
-    result = train(make_two_step_game, config, tmp_path, progress=False)
+    result = train(make_two_step_game, config, tmp_path)
     assert result.last_eval["return"] == pytest.approx(8.0)
 
 
 def test_vdn_cannot_represent_the_optimum_and_takes_the_safe_seven(tmp_path):
-    result = train(make_two_step_game, two_step_config(mixer="vdn", seed=0), tmp_path, progress=False)
+    result = train(make_two_step_game, two_step_config(mixer="vdn", seed=0), tmp_path)
     assert result.last_eval["return"] == pytest.approx(7.0)
 
 
@@ -32,7 +33,7 @@ def test_vdn_cannot_represent_the_optimum_and_takes_the_safe_seven(tmp_path):
 @pytest.mark.parametrize("td_lambda", [None, 0.8])
 def test_iql_trains_without_a_mixer(tmp_path, td_lambda):
     config = two_step_config(mixer="iql", total_env_steps=200, td_lambda=td_lambda)
-    result = train(make_two_step_game, config, tmp_path, progress=False)
+    result = train(make_two_step_game, config, tmp_path)
     assert result.updates > 0
     assert result.last_eval["return"] in (0.0, 1.0, 7.0, 8.0)
     assert not math.isnan(result.recent_return)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import csv
+import io
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from qlog_cli.train_progress import TrainProgressView, plain_line
+from rich.console import Console
 
 from qmix_logistics.common.errors import QlogError
 from qmix_logistics.evaluation.simulate import simulate
-from qmix_logistics.marl import load_policy
+from qmix_logistics.marl import TrainProgress, load_policy
 from qmix_logistics.marl.checkpoint import load_checkpoint, save_checkpoint
 from qmix_logistics.policies.learned import LearnedPolicy
 from qmix_logistics.scenario import scenario_from_dict
@@ -35,7 +39,7 @@ def _scenario(**training):
 
 def test_train_writes_a_loadable_checkpoint_and_compares_with_greedy(tmp_path: Path) -> None:
     sc = _scenario()
-    result = train_scenario(sc, run_dir=tmp_path / "run", progress=False)
+    result = train_scenario(sc, run_dir=tmp_path / "run")
     assert result.checkpoint_path.is_file()
     assert result.env_steps >= 600
     assert {"total_cost", "greedy_total_cost", "cost_vs_greedy", "service_level"} <= set(result.last_eval)
@@ -48,7 +52,8 @@ def test_train_writes_a_loadable_checkpoint_and_compares_with_greedy(tmp_path: P
     assert report.episodes[0].kpis["orders_created"] > 0
     # same sizes, other meaning: a checkpoint of another observation layout is refused, not misread
     data = load_checkpoint(result.checkpoint_path)
-    data["metadata"]["observation_layout"] = "0: some older layout"
+    data["metadata"]["policy_spec"]["observation_layout"] = "0: some older layout"  # what loading checks
+    data["metadata"]["observation_layout"] = "0: some older layout"  # and the key older readers use
     save_checkpoint(tmp_path / "other" / "checkpoint.pt", data)
     with pytest.raises(QlogError, match="observation layout"):
         LearnedPolicy.from_checkpoint(tmp_path / "other", sc)
@@ -70,6 +75,10 @@ def test_cli_train_then_resume_continues_the_counter(tmp_path: Path) -> None:
     run = tmp_path / "run"
     res = _qlog("train", str(path), "--run-dir", str(run), "--steps", "300", "--no-eval", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
+    # stderr is a pipe here, not a terminal: plain progress lines, no bar frames
+    lines = [line for line in res.stderr.splitlines() if line.startswith("train ")]
+    assert lines and re.match(r"train \d{3}/300 env steps \(100%\), \d+ steps/s", lines[-1]), res.stderr
+    assert "\r" not in res.stderr
     rows_before = list(csv.DictReader(open(run / "progress.csv")))
     res = _qlog("train", "--resume", str(run), "--steps", "700", "--no-eval", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -92,3 +101,50 @@ def test_cli_train_rejects_bad_hyperparameters(tmp_path: Path, args: list[str], 
 def test_resume_of_a_folder_without_checkpoint_is_a_user_error(tmp_path: Path) -> None:
     res = _qlog("train", "--resume", str(tmp_path), cwd=tmp_path)
     assert res.returncode == 2 and "nothing to resume" in res.stderr
+
+
+def _snapshot(env_steps: int, **fields) -> TrainProgress:
+    values = {"total_env_steps": 1000, "episodes": env_steps // 10, "sps": 50.0, "epsilon": 0.5,
+              "recent_return": -3.5, "elapsed_s": env_steps / 50.0}
+    return TrainProgress(env_steps=env_steps, **(values | fields))
+
+
+def test_plain_progress_line_names_steps_speed_evaluation_and_time_left() -> None:
+    line = plain_line(_snapshot(300, last_eval={"total_cost": 1900.4, "return": -3.5}))
+    assert line == "train 300/1,000 env steps (30%), 50 steps/s, eval cost 1,900, eta 14 s"
+    assert plain_line(_snapshot(300)).endswith("return -3.500, eta 14 s")  # before any evaluation
+    assert plain_line(_snapshot(1000)) == "train 1,000/1,000 env steps (100%), 50 steps/s, return -3.500"
+    assert plain_line(_snapshot(0, sps=0.0)) == "train 0/1,000 env steps (0%), 0 steps/s, return -3.500"
+
+
+def test_off_a_terminal_progress_prints_a_line_per_five_percent_or_thirty_seconds() -> None:
+    out = io.StringIO()
+    now = [0.0]
+    view = TrainProgressView(Console(file=out, force_terminal=False), clock=lambda: now[0])
+    assert not view.live
+    with view:
+        view(_snapshot(10, note="replay buffer: 1 MiB"))
+        for step in range(20, 1001, 10):  # 1 % of the budget per second
+            now[0] += 1.0
+            view(_snapshot(step))
+        view(_snapshot(1000))  # the closing snapshot repeats the last step
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "replay buffer: 1 MiB" and lines[1].startswith("train 10/1,000 ")
+    steps = [int(line.split()[1].split("/")[0].replace(",", "")) for line in lines[1:]]
+    assert steps == [10, *range(50, 1001, 50)]
+    slow = io.StringIO()
+    view = TrainProgressView(Console(file=slow, force_terminal=False), clock=lambda: now[0])
+    for step in (1, 2, 3):  # far below 5 % per call: only the time interval prints
+        view(_snapshot(step))
+        now[0] += 20.0
+    assert [line.split()[1] for line in slow.getvalue().splitlines()] == ["1/1,000", "3/1,000"]
+
+
+def test_on_a_terminal_progress_draws_a_bar() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120)
+    with TrainProgressView(console) as view:
+        assert view.live
+        view(_snapshot(500, last_eval={"total_cost": 1900.0}))
+    text = out.getvalue()
+    assert "train" in text and "500/1000" in text and "50 steps/s, eval cost 1,900" in text

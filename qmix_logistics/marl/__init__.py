@@ -2,7 +2,7 @@
 
 The env contract: a fixed agent list, dict observations with ``observation`` (float vector) and
 ``action_mask`` (1 = valid), Discrete actions, ``state()`` for the global state, and the same team reward
-for every agent. This package imports nothing from the logistics side.
+for every agent. This package imports nothing of qmix_logistics but ``qmix_logistics.common``.
 
 Typical use::
 
@@ -10,58 +10,50 @@ Typical use::
     result = train(make_env, LearnerConfig(mixer="qmix", total_env_steps=200_000), "runs/my_env__0")
     policy, metadata = load_policy(result.checkpoint_path)
 
-Names are imported on first use, so env worker processes (which import this package to unpickle their
-env factory) do not pay for importing torch.
+Small games for tests and examples live in ``qmix_logistics.marl.testing`` and are not part of this API.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .buffer import Episode, EpisodeBatch, EpisodeBuffer
+from .checkpoint import CHECKPOINT_NAME, load_checkpoint, load_policy, save_checkpoint
+from .config import LearnerConfig
+from .controller import DecentralizedPolicy, MultiAgentController, epsilon_greedy, greedy_actions
+from .env_contract import EnvAdapter, EnvFactory, EnvSpec
+from .learner import QLearner, td_targets
+from .mixers import QMixer, VDNMixer, make_mixer
+from .networks import RNNAgent
+from .progress import ProgressFn, TrainProgress
+from .runner import EnvRunner
+from .trainer import EVAL_SEED_BASE, EvalFn, TrainResult, train
 
-# public name -> module that defines it
-_EXPORTS = {
-    "Episode": "buffer",
-    "EpisodeBatch": "buffer",
-    "EpisodeBuffer": "buffer",
-    "CHECKPOINT_NAME": "checkpoint",
-    "load_checkpoint": "checkpoint",
-    "load_policy": "checkpoint",
-    "save_checkpoint": "checkpoint",
-    "LearnerConfig": "config",
-    "DecentralizedPolicy": "controller",
-    "MultiAgentController": "controller",
-    "epsilon_greedy": "controller",
-    "greedy_actions": "controller",
-    "EnvAdapter": "env_contract",
-    "EnvFactory": "env_contract",
-    "EnvSpec": "env_contract",
-    "TwoStepGame": "testing",
-    "make_two_step_game": "testing",
-    "two_step_config": "testing",
-    "QLearner": "learner",
-    "td_targets": "learner",
-    "QMixer": "mixers",
-    "VDNMixer": "mixers",
-    "make_mixer": "mixers",
-    "RNNAgent": "networks",
-    "EnvRunner": "runner",
-    "EVAL_SEED_BASE": "trainer",
-    "EvalFn": "trainer",
-    "TrainResult": "trainer",
-    "train": "trainer",
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__ = [
+    "CHECKPOINT_NAME",
+    "EVAL_SEED_BASE",
+    "DecentralizedPolicy",
+    "EnvAdapter",
+    "EnvFactory",
+    "EnvRunner",
+    "EnvSpec",
+    "Episode",
+    "EpisodeBatch",
+    "EpisodeBuffer",
+    "EvalFn",
+    "LearnerConfig",
+    "MultiAgentController",
+    "ProgressFn",
+    "QLearner",
+    "QMixer",
+    "RNNAgent",
+    "TrainProgress",
+    "TrainResult",
+    "VDNMixer",
+    "epsilon_greedy",
+    "greedy_actions",
+    "load_checkpoint",
+    "load_policy",
+    "make_mixer",
+    "save_checkpoint",
+    "td_targets",
+    "train",
+]

@@ -10,6 +10,7 @@ raises QlogError naming it.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
 import platform
 import warnings
@@ -35,15 +36,25 @@ FORMAT_VERSION = 1
 _REQUIRED = {"config": dict, "env_spec": dict, "learner": dict, "counters": dict, "metadata": dict}
 
 
-def package_versions() -> dict[str, str]:
-    """Versions that explain a checkpoint's provenance (checked by humans, not enforced)."""
-    import qmix_logistics  # the parent package is already imported; this only reads its version
+#: The installed distribution this learner ships in; its version is recorded as the writer's.
+DISTRIBUTION = "qmix-logistics"
 
+
+def package_versions() -> dict[str, str]:
+    """Versions that explain a checkpoint's provenance (checked by humans, not enforced).
+
+    The learner's own version comes from the installed distribution's metadata, so recording it needs
+    nothing from the rest of the package; a source tree that is not installed records "unknown".
+    """
+    try:
+        own_version = importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        own_version = "unknown"
     return {
         "python": platform.python_version(),
         "torch": str(torch.__version__),
         "numpy": str(np.__version__),
-        "qmix_logistics": str(getattr(qmix_logistics, "__version__", "unknown")),
+        "qmix_logistics": own_version,
     }
 
 

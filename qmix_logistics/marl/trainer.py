@@ -18,14 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
 
 from qmix_logistics.common.errors import QlogError
 
@@ -44,6 +36,7 @@ from .config import RESUMABLE_FIELDS, LearnerConfig
 from .controller import DecentralizedPolicy, MultiAgentController
 from .env_contract import EnvFactory
 from .learner import QLearner
+from .progress import ProgressFn, TrainProgress
 from .run_log import RunLog
 from .runner import EnvRunner
 
@@ -91,13 +84,15 @@ def train(
     *,
     eval_fn: EvalFn | None = None,
     resume: bool = False,
-    progress: bool = True,
+    on_progress: ProgressFn | None = None,
     extra_metadata: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train QMIX/VDN/IQL on envs from ``make_env(seed)`` until ``config.total_env_steps``.
 
     ``resume=True`` continues the checkpoint in ``run_dir``; without it, ``run_dir`` must not hold one.
-    ``extra_metadata`` (plain data, e.g. the scenario) is stored in every checkpoint for ``load_policy``.
+    ``on_progress`` gets a :class:`TrainProgress` after every collection round and once at the end;
+    without it nothing is printed. ``extra_metadata`` (plain data, e.g. the scenario) is stored in every
+    checkpoint for ``load_policy``.
     """
     run_dir = Path(run_dir)
     checkpoint_path = run_dir / CHECKPOINT_NAME
@@ -119,7 +114,7 @@ def train(
             session = _TrainingSession(runner, config, run_dir, device, eval_fn, extra_metadata or {})
             if resume:
                 session.restore(checkpoint_path)
-            return session.run(progress)
+            return session.run(on_progress)
     finally:
         torch.set_num_threads(threads_before)
 
@@ -184,65 +179,63 @@ class _TrainingSession:
         self.metadata = self.metadata or data["metadata"]
         self.resume_step = self.env_steps
 
-    def run(self, show_progress: bool) -> TrainResult:
+    def run(self, on_progress: ProgressFn | None) -> TrainResult:
         """Train until the step budget is spent; checkpoint and evaluate at the end."""
         cfg = self.config
         started = time.perf_counter()
+        first_step = self.env_steps
         log = RunLog(self.run_dir, resume_step=self.resume_step)
-        console = Console(quiet=not show_progress)
         log.log_text("config", str(cfg.to_dict()))
         window = _LogWindow(self.env_steps)
-        bar = Progress(
-            TextColumn("[bold]training"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[sps]} steps/s"),
-            TextColumn("return {task.fields[ret]}"),
-            TimeRemainingColumn(),
-            console=console,
-            disable=not show_progress,
-        )
+
+        def report(note: str | None = None) -> None:
+            if on_progress is None:
+                return
+            elapsed = time.perf_counter() - started
+            on_progress(TrainProgress(
+                env_steps=self.env_steps,
+                total_env_steps=cfg.total_env_steps,
+                episodes=self.episodes,
+                sps=(self.env_steps - first_step) / max(elapsed, 1e-9),
+                epsilon=cfg.epsilon_at(self.env_steps),
+                recent_return=float(np.mean(self.recent_returns)) if self.recent_returns else math.nan,
+                elapsed_s=elapsed,
+                last_eval=dict(self.last_eval),
+                note=note,
+            ))
+
         saved_at = evaluated_at = logged_at = -1
+        deadline = None if cfg.max_wall_minutes is None else started + 60.0 * cfg.max_wall_minutes
         try:
-            with bar:
-                task = bar.add_task("train", total=cfg.total_env_steps, completed=self.env_steps, sps="-", ret="-")
-                first_step = self.env_steps
-                deadline = None if cfg.max_wall_minutes is None else started + 60.0 * cfg.max_wall_minutes
-                while self.env_steps < cfg.total_env_steps:
-                    if deadline is not None and time.perf_counter() >= deadline:
-                        console.print(f"wall-clock budget of {cfg.max_wall_minutes} min reached at "
-                                      f"{self.env_steps:,} env steps")
-                        break
-                    before = self.env_steps
-                    episodes = self._collect()
-                    window.add_episodes(episodes)
-                    window.add_stats(self._learn(len(episodes)))
-                    if before == first_step:  # the first episodes tell what the memory budget buys
-                        capacity = self.buffer.describe(int(np.mean([ep.length for ep in episodes])))
-                        console.print(capacity)
-                        log.log_text("buffer", capacity)
-                    if _crossed(before, self.env_steps, cfg.log_interval_steps):
-                        log.log_progress(window.row(self, cfg.epsilon_at(self.env_steps)))
-                        logged_at = self.env_steps
-                    sps = (self.env_steps - first_step) / max(time.perf_counter() - started, 1e-9)
-                    bar.update(
-                        task,
-                        completed=min(self.env_steps, cfg.total_env_steps),
-                        sps=f"{sps:.0f}",
-                        ret=f"{np.mean(self.recent_returns):.2f}",
-                    )
-                    if _crossed(before, self.env_steps, cfg.eval_interval_steps):
-                        self._evaluate(log)
-                        evaluated_at = self.env_steps
-                    if _crossed(before, self.env_steps, cfg.checkpoint_interval_steps):
-                        self._save()
-                        saved_at = self.env_steps
+            while self.env_steps < cfg.total_env_steps:
+                if deadline is not None and time.perf_counter() >= deadline:
+                    report(f"wall-clock budget of {cfg.max_wall_minutes} min reached at {self.env_steps:,} env steps")
+                    break
+                before = self.env_steps
+                episodes = self._collect()
+                window.add_episodes(episodes)
+                window.add_stats(self._learn(len(episodes)))
+                capacity = None
+                if before == first_step:  # the first episodes tell what the memory budget buys
+                    capacity = self.buffer.describe(int(np.mean([ep.length for ep in episodes])))
+                    log.log_text("buffer", capacity)
+                if _crossed(before, self.env_steps, cfg.log_interval_steps):
+                    log.log_progress(window.row(self, cfg.epsilon_at(self.env_steps)))
+                    logged_at = self.env_steps
+                if _crossed(before, self.env_steps, cfg.eval_interval_steps):
+                    self._evaluate(log)
+                    evaluated_at = self.env_steps
+                if _crossed(before, self.env_steps, cfg.checkpoint_interval_steps):
+                    self._save()
+                    saved_at = self.env_steps
+                report(capacity)
             if logged_at != self.env_steps and window.lengths:
                 log.log_progress(window.row(self, cfg.epsilon_at(self.env_steps)))
             if evaluated_at != self.env_steps:
                 self._evaluate(log)
             if saved_at != self.env_steps:
                 self._save()
+            report()
         finally:
             log.close()
         return TrainResult(
