@@ -1,4 +1,4 @@
-"""Learning check on the QMIX paper's two-step game: QMIX finds the return of 8, VDN settles for 7."""
+"""Learning check on the QMIX paper's two-step game: QMIX finds the return of 8, VDN and IQL settle for 7."""
 
 from __future__ import annotations
 
@@ -31,9 +31,17 @@ def test_vdn_cannot_represent_the_optimum_and_takes_the_safe_seven(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("td_lambda", [None, 0.8])
-def test_iql_trains_without_a_mixer(tmp_path, td_lambda):
-    config = two_step_config(mixer="iql", total_env_steps=200, td_lambda=td_lambda)
-    result = train(make_two_step_game, config, tmp_path)
-    assert result.updates > 0
-    assert result.last_eval["return"] in (0.0, 1.0, 7.0, 8.0)
-    assert not math.isnan(result.recent_return)
+def test_iql_values_each_agent_against_a_random_partner_and_takes_the_safe_seven(tmp_path, td_lambda):
+    """Against a uniformly exploring partner, 2B is worth (1 + 8) / 2 = 4.5 to agent_0, less than 2A's 7.
+
+    So independent learners, like VDN, take the safe 7. A seed whose small network collapses to the same
+    values for every input picks 2B and (1, 1) by accident (seed 1 with 1-step targets does), hence the
+    majority of three seeds.
+    """
+    returns = []
+    for seed in (0, 1, 2):
+        config = two_step_config(mixer="iql", seed=seed, td_lambda=td_lambda)
+        result = train(make_two_step_game, config, tmp_path / str(seed))
+        assert result.updates > 200 and not math.isnan(result.recent_return)
+        returns.append(result.last_eval["return"])
+    assert returns.count(7.0) >= 2, returns
