@@ -297,3 +297,40 @@ def test_ortools_inside_a_daemonic_worker_falls_back_to_one_search():
     worker.start()
     assert queue.get(timeout=30) == "feasible"
     worker.join(timeout=30)
+
+
+def mixed_fleet_problem(required: bool) -> Problem:
+    """Two warehouses 12 km apart, two vans (capacity 6, 0.6 per km) at one and two cargo bikes
+    (capacity 3, 0.1 per km) at the other; 24 orders of 1-2 units, each from its nearer warehouse,
+    with windows wide enough for every order. Like a dispatch snapshot, the problem carries the
+    slowest type's travel times (bikes at 20 km/h, 3 min per km) for the whole fleet."""
+    rng = np.random.default_rng(2)
+    points = [(0.0, 0.0), (12.0, 0.0)] + [(x, 0.6 * y) for x, y in rng.uniform(-3, 15, size=(24, 2))]
+    km = euclid(points)
+    vehicles = [Vehicle(id=f"van{k}", start_location=0, end_location=0, capacity=6,
+                        cost_per_km=0.6, shift_end_min=480) for k in range(2)]
+    vehicles += [Vehicle(id=f"bike{k}", start_location=1, end_location=1, capacity=3,
+                         cost_per_km=0.1, shift_end_min=480) for k in range(2)]
+    tasks = [Task(id=i, kind=TaskKind.PICKUP_DELIVERY, location=i, pickup_location=int(points[i][0] > 6),
+                  size=int(rng.integers(1, 3)), due_min=300, deadline_min=360, service_min=1,
+                  pickup_service_min=1.5, drop_penalty=None if required else 35.0)
+             for i in range(2, len(points))]
+    return Problem(travel_min=3 * km, distance_km=km, vehicles=vehicles, tasks=tasks,
+                   hard_time_windows=False, objective=Objective(lateness_cost_per_min=0.2))
+
+
+@pytest.mark.parametrize("required", [False, True])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_fleet_with_two_per_km_rates_keeps_capacity_and_serves_every_order(engine, required):
+    # Overloading a bike instead of sending it twice, or sending a van, saves kilometres at up to
+    # six times the rate. PyVRP used to take that shortcut: its load penalty was worth less than
+    # 1 km of van driving once the rates differed, so it returned overloaded plans (or feasible
+    # ones that dropped orders). Serving all orders within capacity is possible and cheapest.
+    problem = mixed_fleet_problem(required)
+    result = plan(problem, engine, LIMIT_S)
+    assert result.status is PlanStatus.FEASIBLE, result.violations
+    for v, vehicle in enumerate(problem.vehicles):
+        assert max(loads_along(problem, result, v)) <= vehicle.capacity
+    assert result.dropped == []
+    bike_stops = sum(len(r.stops) for r in result.routes if str(r.vehicle_id).startswith("bike"))
+    assert bike_stops > 0  # the cheap vehicles do part of the work

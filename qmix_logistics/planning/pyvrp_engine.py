@@ -12,6 +12,15 @@ Measured with 10 s of CPU per run: mean gap to the best-known distance -0.04 % o
 Solomon instances (below the listed best-known distance on R201 and RC101) and 0.29 % over the
 50 other Solomon instances.
 
+**Load units.** PyVRP prices excess load with an adaptive penalty per load unit (50 000 cost
+units to start with, 100 000 at most), whatever the cost scale. With one per-km rate a cost unit
+is that rate per metre, and a parcel over capacity weighs like 50 km of driving. With mixed rates
+a cost unit is 1 % of the dearest rate per metre, so the same penalty bought only 500 m of van
+driving, or a sliver of a drop prize: on multi_warehouse.yaml (vans at 0.6, bikes at 0.1 per km)
+the search preferred overloaded plans and returned them, or feasible ones that dropped most
+orders. Each parcel therefore counts as :func:`_load_scale` load units. Time warp needs no such
+care while a drop costs less than 500 km of the dearest vehicle: a minute costs 5e7 units.
+
 Three things PyVRP has no notion of are modelled as follows (the benchmarks use none of them):
 
 * **Open routes** (exact): the end depot is a dummy location that every location reaches at zero
@@ -61,6 +70,7 @@ from pyvrp import (
 )
 from pyvrp.constants import MAX_VALUE
 from pyvrp.exceptions import PenaltyBoundWarning
+from pyvrp.PenaltyManager import PenaltyParams
 from pyvrp.stop import MaxRuntime
 
 from qmix_logistics.planning.problem import (
@@ -133,6 +143,19 @@ def _money_scale(problem: Problem) -> tuple[list[int], float]:
     return units, top / (DIFFERENT_RATES_RESOLUTION * DISTANCE_UNITS_PER_KM)
 
 
+def _load_scale(unit_distance_costs: list[int], prizes: list[int]) -> int:
+    """Load units per unit of goods (see the module notes on load units).
+
+    At least the dearest cost per distance unit, which keeps one parcel of excess load as dear
+    relative to driving as with a single per-km rate (50 km at the starting penalty), and at
+    least enough to put the starting penalty of one parcel at or above the largest prize.
+    With one rate and no prizes (the benchmarks) it is 1 and the search is unchanged.
+    """
+    params = PenaltyParams()
+    midpoint = params.min_penalty + (params.max_penalty - params.min_penalty) / 2
+    return max(1, *unit_distance_costs, math.ceil(max(prizes, default=0) / midpoint))
+
+
 @dataclass
 class _Matrices:
     """Integer distance and duration matrices per routing profile, and the extra locations."""
@@ -178,9 +201,11 @@ def _matrices(problem: Problem) -> _Matrices:
     return matrices
 
 
-def _vehicle_types(problem: Problem, matrices: _Matrices, horizon: float,
-                   money: Callable[[float], int]) -> tuple[list[Depot], list[VehicleType], list[list[int]]]:
-    """Depots at start/end locations and one vehicle type per group of identical vehicles."""
+def _vehicle_types(problem: Problem, matrices: _Matrices, horizon: float, money: Callable[[float], int],
+                   load_scale: int) -> tuple[list[Depot], list[VehicleType], list[list[int]]]:
+    """Depots at start/end locations and one vehicle type per group of identical vehicles.
+
+    Capacities and residual loads are in PyVRP load units (``load_scale`` per unit of goods)."""
     depots: list[Depot] = []
     depot_of: dict[int, int] = {}
 
@@ -199,10 +224,11 @@ def _vehicle_types(problem: Problem, matrices: _Matrices, horizon: float,
                units[v], vehicle.fixed_cost, matrices.profile_of.get(v, 0))
         groups.setdefault(key, []).append(v)
     types = [
-        VehicleType(num_available=len(members), capacity=[capacity], start_depot=start_depot,
-                    end_depot=end_depot, fixed_cost=money(fixed), tw_early=time_units(start),
-                    tw_late=time_units(shift_end), unit_distance_cost=unit, profile=profile,
-                    initial_load=[residual])
+        VehicleType(num_available=len(members), capacity=[capacity * load_scale],
+                    start_depot=start_depot, end_depot=end_depot, fixed_cost=money(fixed),
+                    tw_early=time_units(start), tw_late=time_units(shift_end),
+                    unit_distance_cost=unit, profile=profile,
+                    initial_load=[residual * load_scale])
         for (start_depot, end_depot, start, shift_end, capacity, residual, unit, fixed, profile),
         members in groups.items()]
     return depots, types, list(groups.values())
@@ -215,17 +241,19 @@ def _service_units(minutes: float) -> int:
 def _translate(problem: Problem) -> _Translation:
     horizon = horizon_min(problem)
     matrices = _matrices(problem)
-    _, money_per_unit = _money_scale(problem)
+    units, money_per_unit = _money_scale(problem)
 
     def money(amount: float) -> int:
         return int(round(amount / money_per_unit))
 
-    depots, types, type_vehicles = _vehicle_types(problem, matrices, horizon, money)
+    unservable = unservable_tasks(problem, horizon)
+    load_scale = _load_scale(units, [money(t.drop_penalty) for t in problem.tasks
+                                     if t.optional and t.id not in unservable])
+    depots, types, type_vehicles = _vehicle_types(problem, matrices, horizon, money, load_scale)
     clients: list[Client] = []
     client_stop: list[tuple[TaskId, StopKind]] = []
     shipments: list[Shipment] = []
     shipment_task: list[TaskId] = []
-    unservable = unservable_tasks(problem, horizon)
     for task in problem.tasks:
         if task.id in unservable:
             continue
@@ -239,13 +267,14 @@ def _translate(problem: Problem) -> _Translation:
                 pickup_service_duration=_service_units(task.pickup_service_min),
                 delivery_tw_early=time_units(early), delivery_tw_late=time_units(late),
                 delivery_service_duration=_service_units(task.service_min),
-                amount=[task.size], prize=prize, required=not task.optional, name=str(task.id)))
+                amount=[task.size * load_scale], prize=prize, required=not task.optional,
+                name=str(task.id)))
             shipment_task.append(task.id)
             continue
         onboard_task = task.kind is TaskKind.ONBOARD
         clients.append(Client(
             location=matrices.private[task.id] if onboard_task else task.location,
-            delivery=[task.size], service_duration=_service_units(task.service_min),
+            delivery=[task.size * load_scale], service_duration=_service_units(task.service_min),
             tw_early=time_units(early), tw_late=time_units(late), prize=prize,
             required=not task.optional, name=str(task.id)))
         client_stop.append((task.id, StopKind.DELIVERY if onboard_task else StopKind.VISIT))
