@@ -14,6 +14,7 @@ either whole episodes, or (for long episodes) ``burn_in + chunk_len`` steps in w
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +93,15 @@ class EpisodeBatch:
     """Slots before the trained part that only warm the hidden state."""
 
 
+def concat_batches(first: EpisodeBatch, second: EpisodeBatch) -> EpisodeBatch:
+    """One batch of the windows of both (same window shape), e.g. replay and demonstration windows."""
+    if first.burn_in != second.burn_in:
+        raise ValueError("batches with different burn-in cannot be joined")
+    tensors = {name: torch.cat([getattr(first, name), getattr(second, name)], dim=0)
+               for name in first.__dataclass_fields__ if name != "burn_in"}
+    return EpisodeBatch(**tensors, burn_in=first.burn_in)
+
+
 class EpisodeBuffer:
     """FIFO store of whole episodes with uniform sampling of episodes or of windows inside them."""
 
@@ -109,7 +119,7 @@ class EpisodeBuffer:
         self.n_agents, self.obs_dim, self.state_dim, self.n_actions = n_agents, obs_dim, state_dim, n_actions
         self.memory_mb = memory_mb
         self.device = torch.device(device)
-        self.bytes_per_step = 4 * n_agents * obs_dim + 4 * state_dim + n_agents * n_actions + 4 * n_agents + 4 + 1
+        self.bytes_per_step = self.step_bytes(n_agents, obs_dim, state_dim, n_actions)
         self.capacity_steps = int(memory_mb * MIB) // self.bytes_per_step
         if self.capacity_steps < 2:
             raise QlogError(f"{memory_mb} MiB holds less than 2 env steps", field="training.buffer_mb")
@@ -126,6 +136,26 @@ class EpisodeBuffer:
         self._episodes: deque[tuple[int, int]] = deque()  # (first slot, transitions), oldest first
         self._write = 0
         self._table: tuple[np.ndarray, np.ndarray] | None = None
+
+    @staticmethod
+    def step_bytes(n_agents: int, obs_dim: int, state_dim: int, n_actions: int) -> int:
+        """Bytes one stored env step takes."""
+        return 4 * n_agents * obs_dim + 4 * state_dim + n_agents * n_actions + 4 * n_agents + 4 + 1
+
+    @classmethod
+    def holding(cls, episodes: Sequence[Episode], *, device: torch.device | str = "cpu") -> EpisodeBuffer:
+        """A buffer sized to hold exactly these episodes (demonstrations kept for a whole run), filled with them."""
+        first = episodes[0]
+        n_agents, obs_dim = first.obs.shape[1:]
+        state_dim, n_actions = first.state.shape[1], first.avail.shape[2]
+        slots = sum(e.length + 1 for e in episodes) + 1
+        buffer = cls(n_agents, obs_dim, state_dim, n_actions,
+                     slots * cls.step_bytes(n_agents, obs_dim, state_dim, n_actions) / MIB, device=device)
+        for episode in episodes:
+            buffer.add(episode)
+        if len(buffer) != len(episodes):
+            raise AssertionError("the demonstration buffer evicted an episode")
+        return buffer
 
     def describe(self, episode_length: int | None = None) -> str:
         """One line for the run log: the budget and what it buys (in episodes, given a typical length)."""

@@ -78,6 +78,19 @@ class LearnerConfig(BaseModel):
     """Apply the margin loss to the env's suggestion at every stored step, not only in demonstration
     episodes: the policy stays close to the suggested rule and departs from it only where the TD targets
     favour another action by more than the margin."""
+    demo_batch_share: float = Field(0.25, ge=0.0, le=1.0)
+    """Share of each batch's windows drawn from the demonstrations handed to ``train`` (kept for the whole
+    run, never evicted, as in DQfD); the rest come from the replay buffer."""
+    pretrain_updates: int = Field(0, ge=0)
+    """Gradient updates on those demonstrations alone before the first episode is collected."""
+    demo_q_filter: bool = False
+    """Train the margin loss only where the target networks do not value another valid action above the
+    demonstrated one by more than the margin (a Q-filter): the critic may overrule its teacher."""
+    demo_weight_final: float | None = Field(None, ge=0.0)
+    """If set, the margin loss weight falls linearly from ``demo_loss_weight`` to this value over
+    ``demo_weight_decay_steps`` env steps, so demonstrations guide early and do not cap the policy later."""
+    demo_weight_decay_steps: int = Field(200_000, ge=1)
+    """Env steps over which the margin loss weight is annealed (with ``demo_weight_final``)."""
     target_update_interval: int = Field(200, ge=1)
     """Gradient updates between hard copies of the online networks into the target networks."""
     target_tau: float | None = Field(None, gt=0.0, le=1.0)
@@ -171,6 +184,13 @@ class LearnerConfig(BaseModel):
                 return None, 0
             return AUTO_CHUNK_LEN, self.burn_in
         return self.chunk_len, self.burn_in
+
+    def demo_weight_at(self, env_steps: int) -> float:
+        """Weight of the margin loss after ``env_steps`` (constant unless ``demo_weight_final`` is set)."""
+        if self.demo_weight_final is None:
+            return self.demo_loss_weight
+        frac = min(1.0, env_steps / self.demo_weight_decay_steps)
+        return self.demo_loss_weight + frac * (self.demo_weight_final - self.demo_loss_weight)
 
     def epsilon_at(self, env_steps: int) -> float:
         """Linear exploration schedule in env steps."""

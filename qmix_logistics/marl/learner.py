@@ -133,14 +133,15 @@ class QLearner:
             return agent_qs
         return mixer(agent_qs, states).unsqueeze(-1)
 
-    def train(self, batch: EpisodeBatch) -> dict[str, float]:
+    def train(self, batch: EpisodeBatch, demo_weight: float | None = None) -> dict[str, float]:
         """One gradient step; returns scalars for logging.
 
         ``td_loss`` is the mean squared TD error, ``margin_loss`` the (unweighted) demonstration margin loss
-        (0 when the batch has no demonstrated choice), and ``total_loss`` = td + demo_loss_weight * margin,
-        the value that was minimised.
+        (0 when the batch has no demonstrated choice), and ``total_loss`` = td + weight * margin, the value
+        that was minimised; the weight is ``demo_weight`` (default: the config's ``demo_loss_weight``).
         """
         cfg, u = self.config, batch.burn_in
+        weight = cfg.demo_loss_weight if demo_weight is None else demo_weight
         q = self._unroll(self.agent, batch, grad=True)
         with torch.no_grad():
             target_q = self._unroll(self.target_agent, batch, grad=False)
@@ -168,8 +169,8 @@ class QLearner:
         td_error = (chosen_values - targets.detach()) * mask
         n_terms = mask.sum() * chosen_values.shape[-1]
         td_loss = td_error.pow(2).sum() / n_terms.clamp(min=1.0)
-        margin_loss = self._margin_loss(q[:, :-1], batch)
-        loss = td_loss if margin_loss is None else td_loss + cfg.demo_loss_weight * margin_loss
+        margin_loss = self._margin_loss(q[:, :-1], batch, target_q[:, :-1]) if weight > 0.0 else None
+        loss = td_loss if margin_loss is None else td_loss + weight * margin_loss
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -190,17 +191,22 @@ class QLearner:
             "target_mean": float(target_mean.item()),
         }
 
-    def _margin_loss(self, q: torch.Tensor, batch: EpisodeBatch) -> torch.Tensor | None:
+    def _margin_loss(self, q: torch.Tensor, batch: EpisodeBatch, target_q: torch.Tensor) -> torch.Tensor | None:
         """DQfD's supervised loss, max_a [Q(a) + margin * (a != a_E)] - Q(a_E), on demonstrated steps.
 
-        Only where an agent had a real choice (more than one valid action); None when the batch holds none.
+        Only where an agent had a real choice (more than one valid action), and with ``demo_q_filter``
+        only where the target networks do not prefer another action by more than the margin; None when
+        the batch holds no such step.
         """
         cfg = self.config
-        if cfg.demo_loss_weight == 0.0:
-            return None
         expert = batch.expert
         avail = batch.avail[:, batch.burn_in : -1]
         where = (expert >= 0) & (avail.sum(dim=-1) > 1)
+        if cfg.demo_q_filter:
+            with torch.no_grad():
+                valued = target_q.masked_fill(~avail, float("-inf"))
+                demo_value = valued.gather(-1, expert.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+                where = where & (demo_value >= valued.max(dim=-1).values - cfg.demo_margin)
         if not bool(where.any()):
             return None
         target = expert.clamp(min=0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import torch
 
 from qmix_logistics.common.errors import QlogError
 
-from .buffer import Episode, EpisodeBuffer
+from .buffer import Episode, EpisodeBuffer, concat_batches
 from .checkpoint import (
     CHECKPOINT_NAME,
     capture_rng_states,
@@ -86,8 +86,13 @@ def train(
     resume: bool = False,
     on_progress: ProgressFn | None = None,
     extra_metadata: dict[str, Any] | None = None,
+    demonstrations: Sequence[Episode] = (),
 ) -> TrainResult:
     """Train QMIX/VDN/IQL on envs from ``make_env(seed)`` until ``config.total_env_steps``.
+
+    ``demonstrations`` (episodes whose ``expert`` holds the teacher's labels) are kept for the whole
+    run: each batch draws ``demo_batch_share`` of its windows from them, and ``pretrain_updates``
+    updates train on them alone before the first episode (DQfD). A resumed run needs them again.
 
     ``resume=True`` continues the checkpoint in ``run_dir``; without it, ``run_dir`` must not hold one.
     ``on_progress`` gets a :class:`TrainProgress` after every collection round and once at the end;
@@ -111,7 +116,8 @@ def train(
         torch.set_num_threads(config.torch_threads)
     try:
         with EnvRunner(make_env, config.n_envs, seed=config.seed) as runner:
-            session = _TrainingSession(runner, config, run_dir, device, eval_fn, extra_metadata or {})
+            session = _TrainingSession(runner, config, run_dir, device, eval_fn, extra_metadata or {},
+                                       demonstrations)
             if resume:
                 session.restore(checkpoint_path)
             return session.run(on_progress)
@@ -130,6 +136,7 @@ class _TrainingSession:
         device: str,
         eval_fn: EvalFn | None,
         metadata: dict[str, Any],
+        demonstrations: Sequence[Episode] = (),
     ) -> None:
         self.runner, self.config, self.run_dir, self.eval_fn = runner, config, run_dir, eval_fn
         self.metadata = metadata
@@ -144,6 +151,13 @@ class _TrainingSession:
             config.buffer_mb,
             device=device,
         )
+        self.demo_buffer = EpisodeBuffer.holding(demonstrations, device=device) if demonstrations else None
+        if self.demo_buffer is not None and (self.demo_buffer.obs_dim, self.demo_buffer.n_actions) != (
+                self.spec.obs_dim, self.spec.n_actions):
+            raise QlogError("the demonstrations were recorded for another observation or action size",
+                            field="demonstrations")
+        for episode in demonstrations:  # reward scale; a resumed run restores the saved statistics instead
+            self.learner.observe_rewards(torch.from_numpy(episode.rewards))
         self.act_rng = np.random.default_rng([config.seed, 1])
         self.replay_rng = np.random.default_rng([config.seed, 2])
         self.env_steps = self.episodes = 0
@@ -207,6 +221,9 @@ class _TrainingSession:
         saved_at = evaluated_at = logged_at = -1
         deadline = None if cfg.max_wall_minutes is None else started + 60.0 * cfg.max_wall_minutes
         try:
+            if self.demo_buffer is not None and self.learner.updates < cfg.pretrain_updates:
+                report(f"pre-training on {len(self.demo_buffer)} demonstration episodes")
+                window.add_stats(self._pretrain())
             while self.env_steps < cfg.total_env_steps:
                 if deadline is not None and time.perf_counter() >= deadline:
                     report(f"wall-clock budget of {cfg.max_wall_minutes} min reached at {self.env_steps:,} env steps")
@@ -276,14 +293,33 @@ class _TrainingSession:
         self.update_credit += new_episodes * cfg.updates_per_episode
         n_updates = int(self.update_credit)
         self.update_credit -= n_updates
-        chunk_len, burn_in = cfg.window(self.buffer.longest_episode)
         started = time.perf_counter()
-        stats = []
-        for _ in range(n_updates):
-            batch = self.buffer.sample(cfg.batch_size, self.replay_rng, chunk_len=chunk_len, burn_in=burn_in)
-            stats.append(self.learner.train(batch))
+        stats = [self._update(demo_only=False) for _ in range(n_updates)]
         self.learn_seconds += time.perf_counter() - started
         return stats
+
+    def _pretrain(self) -> list[dict[str, float]]:
+        """The pre-training updates on the demonstrations alone (the ones a resumed run has not done yet)."""
+        started = time.perf_counter()
+        stats = [self._update(demo_only=True) for _ in range(self.config.pretrain_updates - self.learner.updates)]
+        self.learn_seconds += time.perf_counter() - started
+        return stats
+
+    def _update(self, *, demo_only: bool) -> dict[str, float]:
+        """One gradient update on replay windows, with ``demo_batch_share`` of them from the demonstrations."""
+        cfg = self.config
+        demos = self.demo_buffer
+        longest = max(self.buffer.longest_episode, demos.longest_episode if demos is not None else 0)
+        chunk_len, burn_in = cfg.window(longest)
+        n_demo = 0 if demos is None else (cfg.batch_size if demo_only else round(cfg.batch_size * cfg.demo_batch_share))
+        parts = []
+        if n_demo < cfg.batch_size:
+            parts.append(self.buffer.sample(cfg.batch_size - n_demo, self.replay_rng, chunk_len=chunk_len,
+                                            burn_in=burn_in))
+        if n_demo > 0:
+            parts.append(demos.sample(n_demo, self.replay_rng, chunk_len=chunk_len, burn_in=burn_in))
+        batch = parts[0] if len(parts) == 1 else concat_batches(parts[0], parts[1])
+        return self.learner.train(batch, demo_weight=cfg.demo_weight_at(self.env_steps))
 
     def _evaluate(self, log: RunLog) -> None:
         """Greedy evaluation: the caller's eval_fn, or mean return on seeds 10_000 + i. Draws no training randomness."""
