@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -19,12 +21,13 @@ from qmix_logistics.planning.problem import (
 from qmix_logistics.policies import RandomPolicy
 from qmix_logistics.policies.rolling_horizon import RollingHorizonPolicy
 from qmix_logistics.policies.snapshot import SnapshotOptions, build_snapshot
-from qmix_logistics.scenario import scenario_from_dict
+from qmix_logistics.scenario import load_scenario, scenario_from_dict
 from qmix_logistics.sim.demand import OrderStream
 from qmix_logistics.sim.world import Deliver, Load, OrderState, Wait, World
 from tests.conftest import small_scenario_dict
 
 ENGINES = ["ortools", "pyvrp"]
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 LIMIT_S = 0.3
 DEPOT = 14  # centre of the 6x6 grid: 1 km edges at 30 km/h, so 2 minutes per edge
 FAR, WEST = 35, 0  # 6 km / 12 min and 4 km / 8 min from the depot, 10 km / 20 min apart
@@ -149,6 +152,27 @@ def test_due_times_order_the_deliveries_and_lost_orders_are_left_out(engine):
     assert result.status is PlanStatus.FEASIBLE, result.violations
     assert result.task_sequences()[0] == [(0, StopKind.DELIVERY), (1, StopKind.DELIVERY)]
     assert result.cost.lateness_min == pytest.approx(0.0)
+
+
+def test_pyvrp_plans_a_backlogged_mixed_fleet_snapshot_within_capacity_serving_every_order():
+    # multi_warehouse.yaml (vans at 50 km/h and 0.6 per km, cargo bikes at 20 km/h and 0.1 per
+    # km) after 100 minutes of random dispatch: about 40 orders, most vehicles loaded, onboard
+    # orders that cannot all be on time. PyVRP used to return plans that overloaded a vehicle
+    # here (cheaper to it than the forced lateness).
+    env = DispatchEnv(load_scenario(SCENARIOS / "multi_warehouse.yaml"))
+    env.reset(seed=902)
+    dispatcher = RandomPolicy()
+    dispatcher.reset(env, 902)
+    while env.world.now < 100:
+        env.step_commands(dispatcher.act(env))
+    problem = build_snapshot(env.world).problem
+    assert sorted({v.cost_per_km for v in problem.vehicles}) == [0.1, 0.6]
+    assert len(problem.tasks) > 30 and sum(len(v.onboard) for v in problem.vehicles) > 10
+    result = plan(problem, engine="pyvrp", time_limit_s=LIMIT_S)
+    assert result.status is PlanStatus.FEASIBLE, result.violations
+    for v, vehicle in enumerate(problem.vehicles):
+        assert max(loads_along(problem, result, v)) <= vehicle.capacity
+    assert result.dropped == []
 
 
 class CheckedPolicy:

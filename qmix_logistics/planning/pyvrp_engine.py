@@ -35,12 +35,16 @@ Three things PyVRP has no notion of are modelled as follows (the benchmarks use 
 * **Soft due times** (approximate): PyVRP has hard windows only (lateness is "time warp", never
   accepted in a feasible solution). A stop's window is closed at its due time when the due time
   can be met by at least one vehicle driving there directly; otherwise (already late, or
-  hopeless) it is closed at the task's deadline or left open. Lateness is thus not traded
-  against distance inside the search: the plan's lateness is measured afterwards by
-  :func:`build_plan` and is zero except for tasks that could not be on time anyway. The price:
-  when tasks could each be on time but not all together, PyVRP drops optional ones (paying their
-  penalty) or returns an infeasible plan for required ones, where OR-Tools would accept and
-  price some lateness. Use OR-Tools when lateness trade-offs matter.
+  hopeless) it is closed at the task's deadline or left open. When tasks could each be on time
+  but not all together, a search on these windows drops optional ones (paying their penalty) or
+  breaks the windows of required ones, trading that time warp against overloads, where OR-Tools
+  would accept and price some lateness. So the time limit is split: a first run keeps those
+  windows; a second one, started from the first plan, opens the windows of the tasks that plan
+  dropped or served late up to their deadlines; the plan with the lower true cost (lateness
+  priced, as :func:`build_plan` measures it) is returned. Lateness is still not traded against
+  distance inside a run: the tasks of the second run may be later than needed. On 36
+  warm-started multi_warehouse.yaml snapshots (0.25 s each): 5 orders dropped instead of 27 with
+  one run and 16 % lower cost (OR-Tools: 2 dropped, 21 % lower still).
 
 Warm starts are supported: the previous plan's routes become PyVRP's initial solution when they
 can be expressed in the new data (PyVRP itself repairs infeasibility through its penalties).
@@ -75,6 +79,7 @@ from pyvrp.stop import MaxRuntime
 
 from qmix_logistics.planning.problem import (
     Plan,
+    PlanStatus,
     Problem,
     StopKind,
     Task,
@@ -95,6 +100,8 @@ from qmix_logistics.planning.schedule import build_plan, empty_plan
 ENGINE_NAME = "pyvrp"
 DIFFERENT_RATES_RESOLUTION = 100
 """When vehicles' costs per km differ, rates are integers relative to the dearest (1 % steps)."""
+FIRST_RUN_SHARE = 0.5
+"""Soft-window problems: share of the time limit for the run that keeps every reachable due time."""
 
 
 @dataclass
@@ -106,12 +113,16 @@ class _Translation:
     shipment_task: list[TaskId]
     type_vehicles: list[list[int]]
     """Problem vehicle indices of each PyVRP vehicle type, in problem order."""
+    due_closed: frozenset[TaskId]
+    """Tasks whose final stop closes at the soft due time rather than at the deadline."""
 
 
-def _latest_for_pyvrp(problem: Problem, task: Task, kind: StopKind, horizon: float) -> tuple[float, float]:
+def _latest_for_pyvrp(problem: Problem, task: Task, kind: StopKind, horizon: float,
+                      relaxed: frozenset[TaskId]) -> tuple[float, float]:
     """(earliest, latest) service start handed to PyVRP: see the module notes on soft due times."""
     window = stop_window(problem, task, kind, horizon)
-    if window.soft_due_min is None or not _due_reachable(problem, task, window.soft_due_min):
+    if (window.soft_due_min is None or task.id in relaxed
+            or not _due_reachable(problem, task, window.soft_due_min)):
         return window.earliest_min, window.latest_min
     return window.earliest_min, window.soft_due_min
 
@@ -238,7 +249,8 @@ def _service_units(minutes: float) -> int:
     return int(duration_units(np.array([minutes]))[0])
 
 
-def _translate(problem: Problem) -> _Translation:
+def _translate(problem: Problem, relaxed: frozenset[TaskId] = frozenset()) -> _Translation:
+    """PyVRP's data for ``problem``; the ``relaxed`` tasks may be served up to their deadline."""
     horizon = horizon_min(problem)
     matrices = _matrices(problem)
     units, money_per_unit = _money_scale(problem)
@@ -254,13 +266,16 @@ def _translate(problem: Problem) -> _Translation:
     client_stop: list[tuple[TaskId, StopKind]] = []
     shipments: list[Shipment] = []
     shipment_task: list[TaskId] = []
+    due_closed: set[TaskId] = set()
     for task in problem.tasks:
         if task.id in unservable:
             continue
         prize = money(task.drop_penalty) if task.optional else 0
-        early, late = _latest_for_pyvrp(problem, task, StopKind.DELIVERY, horizon)
+        early, late = _latest_for_pyvrp(problem, task, StopKind.DELIVERY, horizon, relaxed)
+        if late < stop_window(problem, task, StopKind.DELIVERY, horizon).latest_min:
+            due_closed.add(task.id)
         if task.kind is TaskKind.PICKUP_DELIVERY:
-            p_early, p_late = _latest_for_pyvrp(problem, task, StopKind.PICKUP, horizon)
+            p_early, p_late = _latest_for_pyvrp(problem, task, StopKind.PICKUP, horizon, relaxed)
             shipments.append(Shipment(
                 pickup_location=task.pickup_location, delivery_location=task.location,
                 pickup_tw_early=time_units(p_early), pickup_tw_late=time_units(p_late),
@@ -281,7 +296,7 @@ def _translate(problem: Problem) -> _Translation:
     locations = [Location(x=0.0, y=0.0, name=str(i)) for i in range(matrices.dummy + 1)]
     data = ProblemData(locations, clients, depots, types, matrices.distances, matrices.durations,
                        [], shipments)
-    return _Translation(data, client_stop, shipment_task, type_vehicles)
+    return _Translation(data, client_stop, shipment_task, type_vehicles, frozenset(due_closed))
 
 
 def _initial_solution(problem: Problem, tr: _Translation, previous: Plan) -> Solution | None:
@@ -327,12 +342,10 @@ def _read_solution(problem: Problem, tr: _Translation, solution: Solution):
     return sequences, dropped
 
 
-def solve_pyvrp(problem: Problem, time_limit_s: float = 10.0, *,
-                warm_start: Plan | None = None, seed: int = 0) -> Plan:
-    """Plan with PyVRP for ``time_limit_s`` seconds (``MaxRuntime``), reproducibly per ``seed``."""
+def _search(problem: Problem, tr: _Translation, time_limit_s: float, seed: int,
+            initial: Solution | None) -> Plan:
+    """One PyVRP run on ``tr``, read back as a timed and checked plan of ``problem``."""
     started = time.perf_counter()
-    tr = _translate(problem)
-    initial = _initial_solution(problem, tr, warm_start) if warm_start is not None else None
     with warnings.catch_warnings():
         # Raised when penalties saturate on tight instances; the plan's status already says
         # whether the result is feasible, so the warning would only be noise for a dispatcher.
@@ -344,3 +357,43 @@ def solve_pyvrp(problem: Problem, time_limit_s: float = 10.0, *,
         return empty_plan(problem, engine=ENGINE_NAME, wall_time_s=wall)
     sequences, dropped = _read_solution(problem, tr, result.best)
     return build_plan(problem, sequences, dropped, engine=ENGINE_NAME, wall_time_s=wall)
+
+
+def _missed_due(plan: Plan, due_closed: frozenset[TaskId]) -> frozenset[TaskId]:
+    """Due-closed tasks the plan drops or serves after their due time (all of them without a plan)."""
+    if plan.status is PlanStatus.NO_SOLUTION:
+        return due_closed
+    late = {stop.task_id for route in plan.routes for stop in route.stops if stop.lateness_min > 0}
+    return due_closed & (set(plan.dropped) | late)
+
+
+def _rank(plan: Plan) -> tuple[int, float]:
+    """Feasible plans first, then the true objective (lateness priced, as OR-Tools sees it)."""
+    order = {PlanStatus.FEASIBLE: 0, PlanStatus.INFEASIBLE: 1, PlanStatus.NO_SOLUTION: 2}
+    return order[plan.status], plan.cost.total
+
+
+def solve_pyvrp(problem: Problem, time_limit_s: float = 10.0, *,
+                warm_start: Plan | None = None, seed: int = 0) -> Plan:
+    """Plan with PyVRP for ``time_limit_s`` seconds (``MaxRuntime``), reproducibly per ``seed``.
+
+    With soft due times the budget is split in two runs (see the module notes): the first keeps
+    every reachable due time, the second, started from the first plan, lets the tasks that the
+    first run dropped or served late use their whole window up to the deadline. The plan with
+    the lower true cost is returned.
+    """
+    started = time.perf_counter()
+    tr = _translate(problem)
+    initial = _initial_solution(problem, tr, warm_start) if warm_start is not None else None
+    if not tr.due_closed:
+        return _search(problem, tr, time_limit_s, seed, initial)
+    first = _search(problem, tr, time_limit_s * FIRST_RUN_SHARE, seed, initial)
+    relaxed = _missed_due(first, tr.due_closed)
+    second_tr = _translate(problem, relaxed) if relaxed else tr
+    start_from = (_initial_solution(problem, second_tr, first)
+                  if first.status is not PlanStatus.NO_SOLUTION else initial)
+    remaining = time_limit_s - (time.perf_counter() - started)
+    second = _search(problem, second_tr, remaining, seed, start_from)
+    best = min((first, second), key=_rank)
+    best.wall_time_s = time.perf_counter() - started
+    return best
