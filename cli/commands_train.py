@@ -18,6 +18,9 @@ def train_cmd(
     envs: Optional[int] = typer.Option(None, "--envs", min=1, help="Env worker processes (overrides training.n_envs)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Training seed (overrides training.seed)."),
     mixer: Optional[str] = typer.Option(None, "--mixer", help="qmix, vdn or iql (overrides training.mixer)."),
+    teacher: Optional[str] = typer.Option(
+        None, "--teacher", help="batching, ortools, pyvrp or none (overrides training.teacher): who the learner "
+                                "imitates; a planner records its days first (cached)."),
     config: Optional[Path] = typer.Option(None, "--config", help="A YAML file of training hyperparameters."),
     set_: list[str] = typer.Option([], "--set", help="Override any hyperparameter: --set lr=1e-3 (repeatable)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder exactly."),
@@ -46,18 +49,24 @@ def train_cmd(
         key, value = item.split("=", 1)
         overrides[key.strip()] = value
     for key, value in (("device", device if device != "auto" else None), ("total_env_steps", steps),
-                       ("n_envs", envs), ("seed", seed), ("mixer", mixer)):
+                       ("n_envs", envs), ("seed", seed), ("mixer", mixer), ("teacher", teacher)):
         if value is not None:
             overrides[key] = value
     if resume is None and scenario is None:
         raise QlogError("give a scenario file, or --resume RUN_DIR", field="SCENARIO")
+    def demonstration(day, ready: int, total: int) -> None:
+        how = "from the cache" if day.cached else f"{day.wall_s:.0f} s"
+        err_console.print(f"teacher day {ready}/{total} (seed {day.seed}, {how}): cost "
+                          f"{day.kpis['total_cost']:,.0f}, service {day.kpis['service_level']:.3f}", highlight=False)
+
     with TrainProgressView(err_console) as view:
         if resume is not None:
-            result = resume_training(resume, overrides=overrides, on_progress=view,
+            result = resume_training(resume, overrides=overrides, on_progress=view, on_demonstration=demonstration,
                                      evaluate_against_greedy=not no_eval)
         else:
             result = train_scenario(load_scenario(scenario), run_dir=run_dir, overrides=overrides,
-                                    on_progress=view, evaluate_against_greedy=not no_eval)
+                                    on_progress=view, on_demonstration=demonstration,
+                                    evaluate_against_greedy=not no_eval)
     console.print(f"[green]done[/] {result.env_steps:,} env steps, {result.episodes} episodes, "
                   f"{result.wall_seconds:.0f} s")
     if result.last_eval:

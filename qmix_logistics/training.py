@@ -1,8 +1,9 @@
 """Train a QMIX/VDN/IQL dispatcher on a scenario (behind `qlog train`).
 
 The learner in ``qmix_logistics.marl`` knows nothing about logistics; this module hands it the
-scenario's PettingZoo env factory, the ``training:`` hyperparameters (with CLI overrides), and an
-evaluation that plays the greedy learned policy and the greedy heuristic on the same fixed seeds.
+scenario's PettingZoo env factory, the ``training:`` hyperparameters (with CLI overrides), the
+teacher's recorded days (:mod:`qmix_logistics.teaching`) and an evaluation that plays the greedy
+learned policy and the greedy heuristic on the same fixed seeds.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import functools
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import yaml
@@ -32,6 +33,11 @@ from qmix_logistics.policies.batching import batching_actions
 from qmix_logistics.policies.heuristics import GreedyPolicy
 from qmix_logistics.policies.learned import LearnedPolicy
 from qmix_logistics.scenario import Scenario, scenario_from_dict
+from qmix_logistics.teaching.config import TEACHING_KEYS, TeachingConfig, split_training
+from qmix_logistics.teaching.demonstrations import DemonstrationDay, DemonstrationSet, TeacherSettings, demonstrations
+
+DemoFn = Callable[[DemonstrationDay, int, int], None]
+"""Called after each teacher day is ready: (day, days ready, days in all)."""
 
 #: Evaluation during training uses these seeds; `qlog eval` defaults to other, held-out seeds.
 TRAIN_EVAL_SEEDS = tuple(range(50_000, 50_004))
@@ -55,14 +61,54 @@ def load_training_file(path: str | Path) -> dict[str, Any]:
         data = data["training"]
     if not isinstance(data, dict):
         raise QlogError("expected a mapping of hyperparameters", source=str(path))
-    LearnerConfig.from_dict(data, source=str(path))  # name the bad field against this file
+    _, learner = split_training(data, source=str(path))  # name the bad field against this file
+    LearnerConfig.from_dict(learner, source=str(path))
     return data
 
 
 def learner_config(scenario: Scenario, overrides: Mapping[str, Any] | None = None) -> LearnerConfig:
-    """The scenario's ``training:`` block, validated, with CLI overrides on top."""
-    config = LearnerConfig.from_dict(scenario.training)
-    return config.with_overrides(dict(overrides or {})) if overrides else config
+    """The learner's part of the scenario's ``training:`` block, validated, with CLI overrides on top."""
+    _, block = split_training(scenario.training)
+    config = LearnerConfig.from_dict(block)
+    _, extra = split_training(dict(overrides or {}), source="--set")
+    return config.with_overrides(extra) if extra else config
+
+
+def teaching_config(scenario: Scenario, overrides: Mapping[str, Any] | None = None) -> TeachingConfig:
+    """The teaching part of the scenario's ``training:`` block, with CLI overrides (``--teacher``) on top."""
+    merged = {k: v for k, v in scenario.training.items() if k in TEACHING_KEYS}
+    merged.update({k: v for k, v in (overrides or {}).items() if k in TEACHING_KEYS})
+    return split_training(merged)[0]
+
+
+def teacher_days(scenario: Scenario, teaching: TeachingConfig, on_day: DemoFn | None = None) -> DemonstrationSet:
+    """The teacher's recorded days (played in parallel, or read from the cache)."""
+    total = teaching.recorded_days
+    ready: list[DemonstrationDay] = []
+
+    def tick(day: DemonstrationDay) -> None:
+        ready.append(day)
+        if on_day is not None:
+            on_day(day, len(ready), total)
+
+    settings = TeacherSettings(teaching.teacher, teaching.teacher_time_limit_s)
+    return demonstrations(scenario, settings, total, executor=teaching.demo_executor, workers=teaching.demo_workers,
+                          address=teaching.demo_address, on_day=tick)
+
+
+def _teaching_record(teaching: TeachingConfig, days: DemonstrationSet | None, seconds: float) -> dict[str, Any]:
+    """What a checkpoint says about its teacher: the settings, how much of it the vehicles could express."""
+    record: dict[str, Any] = {"config": teaching.model_dump(mode="json")}
+    if days is not None and days.days:
+        coverage = days.coverage()
+        record.update({
+            "days": len(days.days), "segments": len(days.episodes), "steps": sum(d.steps for d in days.days),
+            "skipped_steps": sum(d.skipped_steps for d in days.days), "decisions": coverage.to_dict(),
+            "inexpressible_share": coverage.inexpressible_share, "played": days.played,
+            "seconds": seconds, "cache": str(days.cache_dir),
+            "teacher_cost_mean": float(np.mean([d.kpis["total_cost"] for d in days.days])),
+        })
+    return record
 
 
 def run_metadata(scenario: Scenario, mixer: str) -> dict[str, Any]:
@@ -80,12 +126,15 @@ def run_metadata(scenario: Scenario, mixer: str) -> dict[str, Any]:
     }
 
 
-def env_factory(scenario: Scenario, config: LearnerConfig) -> functools.partial:
-    """The picklable PettingZoo env factory for the learner's workers; the batching rule is the teacher
-    whenever the configuration learns from demonstrations (and is not computed otherwise)."""
-    uses_teacher = (config.expert_warmup_episodes > 0 or config.expert_share > 0
-                    or (config.margin_on_all_steps and config.demo_loss_weight > 0))
-    return functools.partial(make_parallel_env, scenario, teacher=batching_actions if uses_teacher else None)
+def env_factory(scenario: Scenario, config: LearnerConfig,
+                teaching: TeachingConfig | None = None) -> functools.partial:
+    """The picklable PettingZoo env factory for the learner's workers. The batching rule suggests an
+    action at each step whenever the configuration uses suggestions and a teacher is wanted; it is not
+    computed otherwise."""
+    uses_suggestions = (config.expert_warmup_episodes > 0 or config.expert_share > 0
+                        or (config.margin_on_all_steps and config.demo_loss_weight > 0))
+    guided = uses_suggestions and (teaching is None or teaching.guides_exploration)
+    return functools.partial(make_parallel_env, scenario, teacher=batching_actions if guided else None)
 
 
 class GreedyComparison:
@@ -123,19 +172,26 @@ def train_scenario(
     run_dir: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     on_progress: ProgressFn | None = None,
+    on_demonstration: DemoFn | None = None,
     evaluate_against_greedy: bool = True,
 ) -> TrainResult:
     """Train on ``scenario`` into a new run folder (default ``runs/<scenario>__<seed>__<time>``).
 
-    ``on_progress`` receives the learner's progress snapshots (``qlog train`` draws them); without it
-    training prints nothing.
+    With a planner teacher, its days are recorded first (or read from the cache); ``on_demonstration``
+    hears about each. ``on_progress`` receives the learner's progress snapshots (``qlog train`` draws
+    them); without them training prints nothing.
     """
     config = learner_config(scenario, overrides)
+    teaching = teaching_config(scenario, overrides)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(scenario, config.seed)
+    started = time.perf_counter()
+    days = teacher_days(scenario, teaching, on_demonstration) if teaching.recorded_days else None
     metadata = run_metadata(scenario, config.mixer)
+    metadata["teaching"] = _teaching_record(teaching, days, time.perf_counter() - started)
     eval_fn = GreedyComparison(scenario) if evaluate_against_greedy else None
-    return train(env_factory(scenario, config), config, run_dir, eval_fn=eval_fn,
-                 on_progress=on_progress, extra_metadata=metadata)
+    return train(env_factory(scenario, config, teaching), config, run_dir, eval_fn=eval_fn,
+                 on_progress=on_progress, extra_metadata=metadata,
+                 demonstrations=days.episodes if days is not None else ())
 
 
 def resume_training(
@@ -143,9 +199,12 @@ def resume_training(
     *,
     overrides: Mapping[str, Any] | None = None,
     on_progress: ProgressFn | None = None,
+    on_demonstration: DemoFn | None = None,
     evaluate_against_greedy: bool = True,
 ) -> TrainResult:
-    """Continue a run exactly where its checkpoint stopped (same counters, schedule and logs)."""
+    """Continue a run exactly where its checkpoint stopped (same counters, schedule and logs).
+
+    The teacher's recorded days come back from the cache (or are recorded again if it is gone)."""
     run_dir = Path(run_dir)
     path = run_dir / CHECKPOINT_NAME
     if not path.is_file():
@@ -156,8 +215,16 @@ def resume_training(
         raise QlogError("the checkpoint carries no scenario", source=str(path))
     scenario = scenario_from_dict(metadata["scenario"], source=str(path))
     config = LearnerConfig.from_dict(data["config"], source=str(path), prefix="config")
-    if overrides:
-        config = config.with_overrides(dict(overrides))
+    teaching_keys = sorted(set(overrides or {}) & TEACHING_KEYS)
+    if teaching_keys:
+        raise QlogError("the teacher of a run cannot change when it is resumed; start a new run",
+                        source=str(path), field=f"training.{teaching_keys[0]}")
+    learner_overrides = {k: v for k, v in (overrides or {}).items() if k not in TEACHING_KEYS}
+    if learner_overrides:
+        config = config.with_overrides(learner_overrides)
+    teaching = TeachingConfig.model_validate(metadata.get("teaching", {}).get("config", {}))
+    days = teacher_days(scenario, teaching, on_demonstration) if teaching.recorded_days else None
     eval_fn = GreedyComparison(scenario) if evaluate_against_greedy else None
-    return train(env_factory(scenario, config), config, run_dir, eval_fn=eval_fn,
-                 resume=True, on_progress=on_progress, extra_metadata=metadata)
+    return train(env_factory(scenario, config, teaching), config, run_dir, eval_fn=eval_fn,
+                 resume=True, on_progress=on_progress, extra_metadata=metadata,
+                 demonstrations=days.episodes if days is not None else ())

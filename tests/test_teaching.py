@@ -97,3 +97,37 @@ def test_unknown_teacher_is_a_user_error() -> None:
 
     with pytest.raises(QlogError, match="teacher"):
         make_teacher("oracle")
+
+
+def test_training_with_a_planner_teacher_records_its_days_once_and_says_so(tmp_path, monkeypatch) -> None:
+    from qmix_logistics.marl import load_checkpoint
+    from qmix_logistics.training import train_scenario
+
+    monkeypatch.setenv("QLOG_CACHE_DIR", str(tmp_path / "cache"))
+    scenario = _waiting_allowed()
+    overrides = {"teacher": "ortools", "demo_days": 2, "teacher_time_limit_s": 0.05, "demo_workers": 1,
+                 "total_env_steps": 300, "n_envs": 1, "learning_starts": 100, "pretrain_updates": 3,
+                 "batch_size": 4, "chunk_len": 16, "burn_in": 4, "buffer_mb": 16, "eval_interval_steps": 10**9}
+    seen: list[bool] = []
+    first = train_scenario(scenario, run_dir=tmp_path / "a", overrides=overrides, evaluate_against_greedy=False,
+                           on_demonstration=lambda day, ready, total: seen.append(day.cached))
+    assert seen == [False, False] and first.updates >= 3
+    record = load_checkpoint(first.checkpoint_path)["metadata"]["teaching"]
+    assert record["config"]["teacher"] == "ortools" and record["days"] == 2 and record["played"] == 2
+    assert 0.0 <= record["inexpressible_share"] < 0.3 and record["steps"] > 0
+    seen.clear()
+    train_scenario(scenario, run_dir=tmp_path / "b", overrides=overrides, evaluate_against_greedy=False,
+                   on_demonstration=lambda day, ready, total: seen.append(day.cached))
+    assert seen == [True, True]  # the second run plays no teacher day
+
+
+def test_teaching_keys_are_validated_with_the_training_block() -> None:
+    from qmix_logistics.common.errors import QlogError
+    from qmix_logistics.training import learner_config, teaching_config
+
+    scenario = scenario_from_dict(small_scenario_dict(training={"teacher": "ortools", "demo_days": 3, "lr": 1e-3}))
+    assert teaching_config(scenario).recorded_days == 3 and learner_config(scenario).lr == 1e-3
+    assert teaching_config(scenario, {"teacher": "none"}).recorded_days == 0
+    bad = scenario_from_dict(small_scenario_dict(training={"teacher": "oracle"}))
+    with pytest.raises(QlogError, match="training.teacher"):
+        learner_config(bad)

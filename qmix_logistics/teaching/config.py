@@ -1,0 +1,65 @@
+"""Who teaches a dispatch learner, and how many of the teacher's days it records.
+
+These keys sit in a scenario's ``training:`` block next to the learner's own hyperparameters
+(:class:`qmix_logistics.marl.LearnerConfig`, which knows nothing about dispatch); :func:`split_training`
+separates the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from qmix_logistics.common.errors import QlogError
+
+TeacherName = Literal["batching", "ortools", "pyvrp", "none"]
+
+
+class TeachingConfig(BaseModel):
+    """The teacher of a dispatch learner (``qlog train --teacher``) and its recorded days."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    teacher: TeacherName = "batching"
+    """``batching``: the batching rule suggests an action at every step (exploration guide and, with
+    ``margin_on_all_steps``, margin targets). ``ortools`` / ``pyvrp``: the rolling-horizon planner records
+    ``demo_days`` whole days, kept as demonstrations for the whole run; the batching rule still guides
+    exploration when ``expert_share`` > 0. ``none``: no teacher at all (plain reinforcement learning)."""
+    demo_days: int | None = Field(None, ge=0)
+    """Days the teacher records as kept demonstrations (None: 24 for a planner teacher, 0 for the rule)."""
+    teacher_time_limit_s: float | None = Field(None, gt=0)
+    """The planner teacher's search time per re-plan (None: the rolling horizon's default)."""
+    demo_executor: Literal["local", "ray"] = "local"
+    """Where the teacher's days are played: local processes or a Ray cluster (``demo_address``)."""
+    demo_workers: int | None = Field(None, ge=1)
+    """Local processes that play the teacher's days (None: one per core)."""
+    demo_address: str | None = None
+    """Ray cluster address for ``demo_executor: ray`` (None: start a local Ray)."""
+
+    @property
+    def recorded_days(self) -> int:
+        if self.demo_days is not None:
+            return self.demo_days if self.teacher != "none" else 0
+        return 24 if self.teacher in ("ortools", "pyvrp") else 0
+
+    @property
+    def guides_exploration(self) -> bool:
+        """Whether the env offers the batching rule's suggestion at each step."""
+        return self.teacher != "none"
+
+
+TEACHING_KEYS = frozenset(TeachingConfig.model_fields)
+
+
+def split_training(block: Mapping[str, Any], *, source: str | None = None) -> tuple[TeachingConfig, dict[str, Any]]:
+    """The teaching settings and the remaining learner hyperparameters of a ``training:`` block."""
+    teaching = {k: v for k, v in block.items() if k in TEACHING_KEYS}
+    learner = {k: v for k, v in block.items() if k not in TEACHING_KEYS}
+    try:
+        return TeachingConfig.model_validate(teaching), learner
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise QlogError(f"{err['msg']} (got {err.get('input')!r})", source=source, field=f"training.{loc}") from None
