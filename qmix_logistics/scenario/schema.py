@@ -25,8 +25,8 @@ class GridNetwork(_Strict):
     """A generated Manhattan grid; node ids are ``row * cols + col``."""
 
     kind: Literal["grid"] = "grid"
-    rows: int = Field(10, ge=2, le=200)
-    cols: int = Field(10, ge=2, le=200)
+    rows: int = Field(10, ge=2, le=500)
+    cols: int = Field(10, ge=2, le=500)
     spacing_km: float = Field(1.0, gt=0)
     speed_kmh: float = Field(30.0, gt=0, description="Free-flow speed on every street.")
     arterial_every: int = Field(0, ge=0, description="Every n-th row/column is an arterial (0 = none).")
@@ -37,7 +37,7 @@ class RandomGeometricNetwork(_Strict):
     """A random geometric graph in a square; the largest connected component is kept."""
 
     kind: Literal["random_geometric"] = "random_geometric"
-    nodes: int = Field(100, ge=2, le=20000)
+    nodes: int = Field(100, ge=2, le=200_000)
     radius: float = Field(0.18, gt=0, le=1.5, description="Connection radius as a fraction of the side.")
     size_km: float = Field(10.0, gt=0)
     speed_kmh: float = Field(30.0, gt=0)
