@@ -85,7 +85,7 @@ class DispatchEnv:
         self.world = World(self.scenario, self.net, seed, record_events=self.record_events)
         w = self.world
         self._horizon = max(1e-9, w.end_min - w.start_min)
-        self._tau = float(max(1.0, np.percentile(w.time_min[0], 95)))
+        self._tau = float(max(1.0, w.travel.percentile_min(95.0, 0)))  # a typical drive of the slowest type
         self._max_cap = float(w.fleet.capacity.max())
         self._radius = self.scenario.observation.radius_min
         self._load_time = np.array([d.load_time_min for d in self.scenario.depots], dtype=np.float64)
@@ -232,7 +232,7 @@ class DispatchEnv:
             -1.0 if self._radius is None else float(self._radius), _SLACK_CLIP[0], _SLACK_CLIP[1],
             self.scenario.observation.wait_with_work,
             w.node, w.free_at, w.load, f.capacity, f.shift_end, w.deciding, w.active, self._home, f.type_index,
-            w.time_min, self._xy, w.onboard_mat, np.flatnonzero(w.state == _READY),
+            w.travel.rows_min, w.travel.row_of, self._xy, w.onboard_mat, np.flatnonzero(w.state == _READY),
             w.orders.depot, w.orders.dest, w.orders.size, w.orders.due_min, w.depot_node, self._load_time,
             obs, masks, self._pending_ids, self._onboard_ids, self._pending_detour, self._holdable,
         )

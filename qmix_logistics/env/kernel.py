@@ -13,7 +13,9 @@ loops over small arrays and compiled; the layout constants live in ``env.py``. S
   first (the natural top-ups), then the rest by detour. Orders that do not fit come last.
 - neighbours (M x 6): present, dx, dy, drive time, their load share, deciding     (nearest first)
 
-Times are divided by ``tau`` (a typical drive) and slack is clipped to [lo, hi].
+Times are divided by ``tau`` (a typical drive) and slack is clipped to [lo, hi]. Drive times are the
+rows of the network's per-source table: ``time_min[t, row_of[u], v]`` is the drive u -> v for type t;
+every node read as a from-node (a vehicle's position, a warehouse, a customer) has a row.
 """
 
 from __future__ import annotations
@@ -49,11 +51,12 @@ def _take_smallest(values: np.ndarray, taken: np.ndarray) -> int:
 
 
 @njit(cache=True)
-def _detour(tt: np.ndarray, o_dest: np.ndarray, onboard: np.ndarray, n_onb: int, dest: int) -> float:
+def _detour(tt: np.ndarray, row_of: np.ndarray, o_dest: np.ndarray, onboard: np.ndarray, n_onb: int,
+            dest: int) -> float:
     """Drive to ``dest`` from the nearest customer of the first ``n_onb`` onboard orders."""
     best = np.inf
     for j in range(n_onb):
-        best = min(best, tt[o_dest[onboard[j]], dest])
+        best = min(best, tt[row_of[o_dest[onboard[j]]], dest])
     return best
 
 
@@ -61,7 +64,7 @@ def _detour(tt: np.ndarray, o_dest: np.ndarray, onboard: np.ndarray, n_onb: int,
 def build_observations(
     now, start, horizon, inv_tau, max_cap, radius, lo, hi, wait_with_work,  # scalars (radius < 0: unlimited)
     node, free_at, load, capacity, shift_end, deciding, active, home, vtype,  # per vehicle
-    time_min, xy,                                                     # [types, n, n] minutes, [n, 2] in 0..1
+    time_min, row_of, xy,                                 # [types, rows, n] minutes, [n] row per source, [n, 2] 0..1
     onboard, ready,                                                   # [A, cap] ids (-1 pad), ready order ids
     o_depot, o_dest, o_size, o_due, depot_node, load_time,            # per order / per depot
     obs, masks, pend_ids, onb_ids, pend_detour, holdable,             # outputs (zeroed / filled here)
@@ -89,6 +92,7 @@ def build_observations(
     for v in range(a):
         t = vtype[v]
         u = node[v]
+        ru = row_of[u]
         base = max(now, free_at[v])
         dec = deciding[v] and active[v]
         n_onb = 0
@@ -100,7 +104,7 @@ def build_observations(
         for i in range(1, n_onb):
             x = onb_sorted[i]
             j = i - 1
-            while j >= 0 and time_min[t, u, o_dest[onb_sorted[j]]] > time_min[t, u, o_dest[x]]:
+            while j >= 0 and time_min[t, ru, o_dest[onb_sorted[j]]] > time_min[t, ru, o_dest[x]]:
                 onb_sorted[j + 1] = onb_sorted[j]
                 j -= 1
             onb_sorted[j + 1] = x
@@ -111,7 +115,7 @@ def build_observations(
         obs[v, 3] = 1.0 if deciding[v] else 0.0
         obs[v, 4] = load[v] / capacity[v]
         obs[v, 5] = (shift_end[v] - now) / horizon
-        obs[v, 6] = time_min[t, u, home[v]] * inv_tau
+        obs[v, 6] = time_min[t, ru, home[v]] * inv_tau
         obs[v, 7] = n_onb / c_slots
         obs[v, 8] = (base - now) * inv_tau
 
@@ -119,7 +123,7 @@ def build_observations(
         for s in range(min(n_onb, c_slots)):
             o = onb_sorted[s]
             onb_ids[v, s] = o
-            drive = time_min[t, u, o_dest[o]]
+            drive = time_min[t, ru, o_dest[o]]
             p = off_onb + s * ONBOARD_FEATURES
             obs[v, p] = 1.0
             obs[v, p + 1] = drive * inv_tau
@@ -132,16 +136,16 @@ def build_observations(
         for r in range(n_ready):
             o = ready[r]
             d = o_depot[o]
-            to_wh = time_min[t, u, depot_node[d]]
+            to_wh = time_min[t, ru, depot_node[d]]
             if radius >= 0.0 and to_wh > radius:
                 keys[r] = np.inf
                 continue
             visible += 1
             if n_onb == 0:
-                detours[r] = time_min[t, depot_node[d], o_dest[o]]
+                detours[r] = time_min[t, row_of[depot_node[d]], o_dest[o]]
                 key = o_due[o] - load_time[d] - base - to_wh - detours[r]
             else:
-                detours[r] = _detour(time_min[t], o_dest, onb_sorted, n_onb, o_dest[o])
+                detours[r] = _detour(time_min[t], row_of, o_dest, onb_sorted, n_onb, o_dest[o])
                 key = detours[r] + (0.0 if depot_node[d] == u else 1e3)
             keys[r] = key + (0.0 if o_size[o] <= free else 1e6)
         obs[v, OWN_FEATURES] = min(visible / k_slots, 4.0)
@@ -153,14 +157,14 @@ def build_observations(
             o = ready[best]
             d = o_depot[o]
             wh = depot_node[d]
-            to_wh = time_min[t, u, wh]
+            to_wh = time_min[t, ru, wh]
             p = off_pend + s * PENDING_FEATURES
             fits = o_size[o] <= free
             pend_ids[v, s] = o
             obs[v, p] = 1.0
             obs[v, p + 1] = to_wh * inv_tau
-            obs[v, p + 2] = time_min[t, wh, o_dest[o]] * inv_tau
-            slack = o_due[o] - load_time[d] - base - to_wh - time_min[t, wh, o_dest[o]]
+            obs[v, p + 2] = time_min[t, row_of[wh], o_dest[o]] * inv_tau
+            slack = o_due[o] - load_time[d] - base - to_wh - time_min[t, row_of[wh], o_dest[o]]
             obs[v, p + 3] = _clip(slack * inv_tau, lo, hi)
             obs[v, p + 4] = o_size[o] / max_cap
             obs[v, p + 5] = 1.0 if fits else 0.0
@@ -182,7 +186,7 @@ def build_observations(
 
         if m_slots > 0:
             for w in range(a):
-                nb_time[w] = time_min[t, u, node[w]]
+                nb_time[w] = time_min[t, ru, node[w]]
                 nb_used[w] = w == v
             for s in range(m_slots):
                 best = _take_smallest(nb_time, nb_used)

@@ -11,7 +11,7 @@ _MAX_ENTRIES = 8
 
 
 def network_for(scenario: Scenario) -> RoadNetwork:
-    """The scenario's network with its all-pairs matrices, built on first use and then reused."""
+    """The scenario's network (and the travel-time rows computed on it so far), built on first use and then reused."""
     key = scenario.network.model_dump_json()
     net = _CACHE.get(key)
     if net is None:

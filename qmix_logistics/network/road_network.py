@@ -1,46 +1,49 @@
-"""A road network: a networkx graph with planar coordinates and all-pairs travel times.
+"""A road network: a networkx graph with planar coordinates, and fastest paths computed per source.
 
-Every shortest path is computed once, up front (scipy's Dijkstra over a sparse matrix), so the simulator
-only ever looks travel times and distances up in dense matrices. Node indices are 0..n-1; the original
-labels (GraphML ids, TNTP numbers) are kept for users.
+Travel times are never all-pairs: :meth:`RoadNetwork.travel_times` gives a table that runs Dijkstra
+for each source node on first use (see :mod:`qmix_logistics.network.travel_times`), so a city
+network of tens of thousands of nodes fits in memory. Node indices are 0..n-1; the original labels
+(GraphML ids, TNTP numbers) are kept for users.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Hashable, Sequence
 
 import networkx as nx
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra
 
 from qmix_logistics.common.errors import QlogError
+from qmix_logistics.network.travel_times import SpeedGraph, TravelTimes, TravelView
 
 UNIT_KM = {"m": 1e-3, "km": 1.0, "ft": 0.0003048, "mi": 1.609344}
 _EARTH_RADIUS_KM = 6371.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class ShortestPaths:
-    """All-pairs matrices for one vehicle speed: minutes, km along the fastest path, predecessors."""
+    """Fastest paths for one vehicle speed: minutes and km along the path, indexed ``[from, to]``.
 
-    time_min: np.ndarray
-    dist_km: np.ndarray
-    predecessors: np.ndarray
+    Both are :class:`TravelView` reads of one table: each from-node's row is computed on first use.
+    """
+
+    time_min: TravelView
+    dist_km: TravelView
 
 
 @dataclass
 class RoadNetwork:
-    """A directed road graph with planar coordinates (km) and cached all-pairs shortest paths."""
+    """A directed road graph with planar coordinates (km) and per-source fastest paths, cached per speed."""
 
     graph: nx.DiGraph
     coords_km: np.ndarray
     labels: list[Hashable]
     through: np.ndarray
     lonlat: np.ndarray | None = None
-    _paths: dict[float, ShortestPaths] = field(default_factory=dict, repr=False)
+    _graphs: dict[float, SpeedGraph] = field(default_factory=dict, repr=False)
+    _tables: dict[tuple[float, ...], TravelTimes] = field(default_factory=dict, repr=False)
 
     @property
     def n_nodes(self) -> int:
@@ -73,65 +76,64 @@ class RoadNetwork:
         assert self.lonlat is not None
         return self.lonlat.mean(axis=0)
 
+    def travel_times(self, speeds_kmh: Sequence[float | None], *, fresh: bool = False) -> TravelTimes:
+        """The shared table of fastest paths for vehicle types with these top speeds (None: no cap).
+
+        One table per speed tuple, kept with the network: worlds of many seeds reuse the rows their
+        sources share. Its memory is (sources used so far) x nodes per speed. ``fresh``: replace it
+        by an empty one (whoever holds the old one keeps using it).
+        """
+        key = tuple(_speed_key(s) for s in speeds_kmh)
+        table = self._tables.get(key)
+        if table is None or fresh:
+            table = TravelTimes([self._speed_graph(s) for s in key], key)
+            self._tables[key] = table
+        return table
+
     def shortest_paths(self, speed_kmh: float | None = None) -> ShortestPaths:
-        """All-pairs fastest paths for a vehicle whose top speed is ``speed_kmh`` (None: no cap)."""
-        key = float(speed_kmh) if speed_kmh is not None else math.inf
-        if key not in self._paths:
-            self._paths[key] = self._compute_paths(key)
-        return self._paths[key]
+        """Fastest paths for a vehicle whose top speed is ``speed_kmh`` (None: no cap), per source on use."""
+        table = self.travel_times((speed_kmh,))
+        return ShortestPaths(table.time_min[0], table.dist_km[0])
 
     def path(self, u: int, v: int, speed_kmh: float | None = None) -> list[int]:
-        """The node sequence of the fastest path u -> v (used for traces and maps, never per step)."""
-        pred = self.shortest_paths(speed_kmh).predecessors
+        """The node sequence of the fastest path u -> v (for traces and maps: one Dijkstra per new ``u``)."""
+        u, v = int(u), int(v)
+        pred = self._speed_graph(_speed_key(speed_kmh)).predecessors(u)
         nodes = [v]
         while nodes[-1] != u:
-            p = int(pred[u, nodes[-1]])
+            p = int(pred[nodes[-1]])
             if p < 0:
                 return []
             nodes.append(p)
         return nodes[::-1]
 
-    def _compute_paths(self, cap_kmh: float) -> ShortestPaths:
-        n = self.n_nodes
-        # Zone nodes are split in two: an "out" copy that only starts paths and an "in" copy that only
-        # ends them, so no path passes through a zone centroid.
-        zones = np.flatnonzero(~self.through)
-        in_copy = np.arange(n)
-        in_copy[zones] = n + np.arange(len(zones))
-        rows, cols, times, lengths = [], [], [], []
-        for u, v, data in self.graph.edges(data=True):
-            speed = min(data["speed_kmh"], cap_kmh)
-            rows.append(u)  # edges leave from the original index (a zone's out copy)
-            cols.append(in_copy[v])
-            times.append(max(data["length_km"] / speed * 60.0, 1e-6))
-            lengths.append(data["length_km"])
-        size = n + len(zones)
-        tmat = csr_matrix((times, (rows, cols)), shape=(size, size))
-        time_all, pred_all = dijkstra(tmat, directed=True, indices=np.arange(n), return_predecessors=True)
-        col_idx = in_copy
-        time_min = time_all[:, col_idx]
-        pred = pred_all[:, col_idx]
-        pred = np.where(pred >= n, -9999, pred)  # an in copy is never a predecessor
-        np.fill_diagonal(time_min, 0.0)
-        if not np.isfinite(time_min).all():
-            raise QlogError("the road network is not strongly connected", field="network")
-        length_lookup = csr_matrix((lengths, (rows, cols)), shape=(size, size)).toarray()[:, col_idx]
-        dist_km = _distances_along(time_min, pred, length_lookup)
-        return ShortestPaths(time_min.astype(np.float64), dist_km, pred.astype(np.int32))
+    def _speed_graph(self, cap_kmh: float) -> SpeedGraph:
+        graph = self._graphs.get(cap_kmh)
+        if graph is None:
+            edges = self.__dict__.get("_edges")
+            if edges is None:
+                edges = _edge_arrays(self.graph)
+                self.__dict__["_edges"] = edges
+            graph = SpeedGraph(*edges, self.through, cap_kmh)
+            self._graphs[cap_kmh] = graph
+        return graph
 
 
-def _distances_along(time_min: np.ndarray, pred: np.ndarray, edge_len: np.ndarray) -> np.ndarray:
-    """Sum edge lengths along each fastest path: nodes in increasing-time order, all sources at once."""
-    n = time_min.shape[0]
-    order = np.argsort(time_min, axis=1, kind="stable")
-    dist = np.zeros_like(time_min)
-    src = np.arange(n)
-    for k in range(1, n):
-        v = order[:, k]
-        p = pred[src, v]
-        ok = p >= 0
-        dist[src[ok], v[ok]] = dist[src[ok], p[ok]] + edge_len[p[ok], v[ok]]
-    return dist
+def _speed_key(speed_kmh: float | None) -> float:
+    return float(speed_kmh) if speed_kmh is not None else math.inf
+
+
+def _edge_arrays(g: nx.DiGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Tail, head, length (km) and speed (km/h) of every edge, in the graph's edge order.
+
+    The order matters: Dijkstra breaks ties between equally fast paths by it, and the km of a path
+    follow the path it picks."""
+    m = g.number_of_edges()
+    tail, head = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    length, speed = np.empty(m), np.empty(m)
+    for i, (u, v, data) in enumerate(g.edges(data=True)):
+        tail[i], head[i], length[i], speed[i] = u, v, data["length_km"], data["speed_kmh"]
+    return tail, head, length, speed
 
 
 def _project(lonlat: np.ndarray, origin: np.ndarray) -> np.ndarray:

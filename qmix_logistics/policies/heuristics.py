@@ -59,7 +59,8 @@ class GreedyPolicy:
         deciding = w.pending_decisions()
         if not deciding:
             return {}
-        tt = w.time_min
+        row = w.travel.rows_for(w.node)  # each vehicle's source row, looked up once
+        tt = w.travel.rows_min  # [type, row, to] minutes (read after rows_for, which may grow it)
         types = w.fleet.type_index
         depots = set(int(n) for n in w.depot_node)
         commands: dict[int, Command] = {}
@@ -72,7 +73,7 @@ class GreedyPolicy:
                     and (not w.onboard[v] or int(w.node[v]) == wh)]
             if not able:
                 continue
-            v = min(able, key=lambda u: (tt[types[u], w.node[u], wh], u))
+            v = min(able, key=lambda u: (tt[types[u], row[u], wh], u))
             commands[v] = Load(int(o))
             free.discard(v)
             if not free:
@@ -81,8 +82,7 @@ class GreedyPolicy:
             if v in commands:
                 continue
             if w.onboard[v]:
-                here = w.node[v]
-                commands[v] = Deliver(min(w.onboard[v], key=lambda o: (tt[types[v], here, w.orders.dest[o]], o)))
+                commands[v] = Deliver(min(w.onboard[v], key=lambda o: (tt[types[v], row[v], w.orders.dest[o]], o)))
             elif int(w.node[v]) != int(w.depot_node[w.fleet.home_depot[v]]):
                 commands[v] = ReturnToDepot()
             else:

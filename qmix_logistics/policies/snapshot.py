@@ -33,7 +33,8 @@ centralized decision. Choices made here, each an approximation of the simulator:
   instead of 25 (seeds 11 and 12). Distances come from the same type.
 
 Locations are the distinct nodes involved (vehicle positions, warehouses, destinations) with the
-sub-matrices of ``world.time_min``/``world.dist_km``; :attr:`Snapshot.nodes` maps them back.
+sub-matrices of ``world.time_min``/``world.dist_km`` (rows of sources the world has already computed);
+:attr:`Snapshot.nodes` maps them back.
 """
 
 from __future__ import annotations
@@ -134,10 +135,10 @@ def build_snapshot(world: World, options: SnapshotOptions | None = None) -> Snap
     # Orders on board stay with their vehicle, unless they are lost whatever happens.
     pinned: dict[int, list[int]] = {}
     for v in on_duty:
-        back = travel[:, home[v]] if closed[v] else np.zeros(len(travel))
         pinned[v] = [o for o in carried[v]
                      if start_min[v] + travel[start_node[v], orders.dest[o]]
-                     <= min(orders.deadline_min[o], shift_end[v] - service - back[orders.dest[o]])]
+                     <= min(orders.deadline_min[o], shift_end[v] - service
+                            - (travel[orders.dest[o], home[v]] if closed[v] else 0.0))]
 
     # Orders waiting at a warehouse: ready now, or expected ready after picking.
     ready_at = {int(o): now for o in np.flatnonzero(world.state == _READY)}

@@ -16,6 +16,7 @@ import numpy as np
 from qmix_logistics.common.errors import QlogError
 from qmix_logistics.network.nodes import depot_nodes, resolve_node
 from qmix_logistics.network.road_network import RoadNetwork
+from qmix_logistics.network.travel_times import TravelView
 from qmix_logistics.scenario import Demand, Scenario
 
 
@@ -74,12 +75,16 @@ def _hotspot_node(net: RoadNetwork, ref: object, i: int) -> int:
     return resolve_node(net, ref, field=f"demand.hotspots.{i}.node")
 
 
-def nearest_depot(depots: np.ndarray, dest: np.ndarray, time_min: np.ndarray) -> np.ndarray:
-    """Each order is fulfilled by the depot with the shortest drive to its destination."""
+Minutes = TravelView | np.ndarray
+"""Drive minutes indexed ``[from, to]``: one vehicle type's :class:`TravelView` (rows per source) or a matrix."""
+
+
+def nearest_depot(depots: np.ndarray, dest: np.ndarray, time_min: Minutes) -> np.ndarray:
+    """Each order is fulfilled by the depot with the shortest drive to its destination (reads depot rows only)."""
     return np.argmin(time_min[depots[:, None], dest[None, :]], axis=0)
 
 
-def generate_orders(scenario: Scenario, net: RoadNetwork, seed: int, time_min: np.ndarray) -> OrderStream:
+def generate_orders(scenario: Scenario, net: RoadNetwork, seed: int, time_min: Minutes) -> OrderStream:
     """Draw the day's orders for ``seed``; identical for every policy."""
     spec = scenario.demand
     if spec.kind == "csv":
@@ -100,7 +105,7 @@ def generate_orders(scenario: Scenario, net: RoadNetwork, seed: int, time_min: n
 
 
 def read_orders_csv(
-    path: Path, scenario: Scenario, net: RoadNetwork, time_min: np.ndarray, seed: int = 0
+    path: Path, scenario: Scenario, net: RoadNetwork, time_min: Minutes, seed: int = 0
 ) -> OrderStream:
     """Replay real orders: ``time_min`` or ``timestamp``; ``node`` or ``lat``/``lon``; ``size``;
     ``due_min`` (absolute) or ``due_in_min``; optional ``depot`` (name). Lat/lon snap to the nearest node."""

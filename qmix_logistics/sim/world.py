@@ -2,7 +2,9 @@
 
 Vehicles are SimPy processes that sleep on a per-vehicle decision event until a policy hands them a
 command ("sleep until woken up"). Pickers and loading docks are ``simpy.Resource`` objects. Travel
-times come from precomputed matrices, so no step ever searches for a path.
+times come from the network's per-source table: a vehicle only ever stands at a depot or at an order's
+destination, and the whole day's orders are drawn up front, so the world computes the rows of all
+those sources when it is built (one batched Dijkstra) and no step ever searches for a path.
 """
 
 from __future__ import annotations
@@ -112,11 +114,17 @@ class World:
         self.net = net
         self.seed = seed
         self.fleet = Fleet.from_scenario(scenario)
-        paths = [net.shortest_paths(s) for s in self.fleet.speeds]
-        self.time_min = np.stack([p.time_min for p in paths])  # [type, from, to]
-        self.dist_km = np.stack([p.dist_km for p in paths])
         self.depot_node = depot_nodes(scenario, net)
-        self.orders = orders if orders is not None else generate_orders(scenario, net, seed, self.time_min[0])
+        travel = net.travel_times(self.fleet.speeds)
+        travel.ensure(self.depot_node)
+        self.orders = orders if orders is not None else generate_orders(scenario, net, seed, travel.time_min[0])
+        sources = np.concatenate([self.depot_node, self.orders.dest])  # every node a vehicle can stand at
+        if not travel.fits(sources):
+            travel = net.travel_times(self.fleet.speeds, fresh=True)
+        travel.ensure(sources)
+        self.travel = travel
+        self.time_min = travel.time_min  # [type, from, to] minutes, rows computed per source
+        self.dist_km = travel.dist_km  # [type, from, to] km along the fastest path
         self.start_min = scenario.horizon.start_min
         self.end_min = max(scenario.horizon.end_min, float(self.fleet.shift_end.max()))
         self.sim = simpy.Environment(initial_time=self.start_min)
@@ -316,8 +324,9 @@ class World:
         if origin == target:
             return
         k = self.fleet.type_index[v]
-        minutes = self.time_min[k, origin, target]
-        km = self.dist_km[k, origin, target]
+        row = self.travel.rows_for(origin)
+        minutes = self.travel.rows_min[k, row, target]
+        km = self.travel.rows_km[k, row, target]
         self.km[v] += km
         self.km_cost += km * self.fleet.cost_per_km[v]
         self.node[v] = target
