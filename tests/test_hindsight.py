@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,13 +16,51 @@ from qmix_logistics.planning.problem import PlanStatus, TaskKind
 from qmix_logistics.policies import GreedyPolicy, make_policy
 from qmix_logistics.policies import hindsight as hindsight_module
 from qmix_logistics.policies.full_day import build_full_day, picking_ready_min
-from qmix_logistics.policies.hindsight import HindsightPolicy, rule_day_plan
+from qmix_logistics.policies.hindsight import HindsightPolicy, simulator_cost
+from qmix_logistics.policies.played_day import ReplayedDay, play_day
+from qmix_logistics.policies.rolling_horizon import RollingHorizonPolicy
 from qmix_logistics.scenario import scenario_from_dict
 from qmix_logistics.sim.demand import OrderStream
 from qmix_logistics.sim.world import Deliver, Load, OrderState
 from tests.conftest import small_scenario_dict
 
 LIMIT_S = 1.0
+"""Seconds of the full-day search in these tests."""
+ONLINE_S = 0.02
+"""Seconds per re-plan of the online planner's start day in these tests."""
+
+
+def bound_policy() -> HindsightPolicy:
+    """The bound with short searches; the online start day as ``qlog eval --planner-time-limit`` sets it."""
+    policy = HindsightPolicy(time_limit_s=LIMIT_S)
+    policy.config = replace(policy.config, time_limit_s=ONLINE_S)
+    return policy
+
+
+class Replayer:
+    """A played day's replay as a policy, fresh at every reset."""
+
+    def __init__(self, played) -> None:
+        self.played, self.name = played, "replay"
+
+    def reset(self, env, seed) -> None:
+        self.replay = ReplayedDay(self.played)
+
+    def act(self, env):
+        return self.replay.act(env)
+
+
+class Follower:
+    """The bound's route following of its full-day plan, as a policy (the plan is kept across resets)."""
+
+    def __init__(self, bound: HindsightPolicy) -> None:
+        self.bound, self.name = bound, "follow"
+
+    def reset(self, env, seed) -> None:
+        pass
+
+    def act(self, env):
+        return self.bound.follow(env)
 
 
 class CheckedCommands:
@@ -100,47 +139,79 @@ def test_the_full_day_problem_holds_every_order_that_can_be_served(small_scenari
         assert vehicle.start_min == small_scenario.horizon.start_min
 
 
-def test_a_rule_day_becomes_a_feasible_seed_plan(small_scenario):
+def test_a_played_day_becomes_a_feasible_start_plan_that_costs_no_more_than_the_day(small_scenario):
     env = DispatchEnv(small_scenario)
     env.reset(seed=2)
     day = build_full_day(env.world)
-    seed_plan = rule_day_plan(env, 2, GreedyPolicy(), day)
-    assert seed_plan.status is PlanStatus.FEASIBLE, seed_plan.violations
+    played = play_day(env, 2, GreedyPolicy(), day, "greedy")
+    assert played.plan.status is PlanStatus.FEASIBLE, played.plan.violations
     greedy = run_episode(DispatchEnv(small_scenario), GreedyPolicy(), 2)
-    served = {s.task_id for r in seed_plan.routes for s in r.stops}
+    assert played.kpis == greedy.kpis
+    served = {s.task_id for r in played.plan.routes for s in r.stops}
     assert len(served) == greedy.kpis["delivered"]
+    # Same deliveries, timed as early as possible without docks or the drive home: never dearer.
+    planned, _ = simulator_cost(env.world, day, played.plan)
+    assert planned <= played.total_cost + 1e-6
 
 
-def test_the_bound_is_at_least_as_good_as_greedy_and_only_issues_valid_commands(small_scenario):
+@pytest.mark.parametrize("make", [GreedyPolicy, lambda: RollingHorizonPolicy("ortools", time_limit_s=ONLINE_S)],
+                         ids=["greedy", "ortools"])
+def test_a_replayed_day_repeats_the_played_day_exactly(small_scenario, make):
     env = DispatchEnv(small_scenario)
-    for seed in (1, 2):
+    env.reset(seed=3)
+    played = play_day(env, 3, make(), build_full_day(env.world), "day")
+    replayed = run_episode(env, Replayer(played), 3)
+    assert replayed.kpis == played.kpis and replayed.steps == len(played.commands)
+    with pytest.raises(RuntimeError, match="left its recording"):
+        run_episode(env, Replayer(played), 4)  # another seed's day cannot follow this recording
+
+
+def test_the_bound_is_the_cheapest_day_played_and_never_dearer_than_the_online_planner(small_scenario):
+    env = DispatchEnv(small_scenario)
+    for seed in (1,):
         greedy = run_episode(env, GreedyPolicy(), seed)
-        policy = HindsightPolicy(time_limit_s=LIMIT_S)
+        policy = bound_policy()
         checked = CheckedCommands(policy)
         bound = run_episode(env, checked, seed)
         assert checked.commands > 0 and bound.policy == "hindsight-bound" and policy.is_bound
-        assert bound.kpis["total_cost"] <= greedy.kpis["total_cost"]
         stats = policy.stats
+        assert set(stats.day_costs) == {"ortools", "batching", "greedy", "plan"}
+        assert bound.kpis["total_cost"] == pytest.approx(min(stats.day_costs.values()), abs=1e-9)
+        assert bound.kpis["total_cost"] <= stats.day_costs["ortools"]
+        assert bound.kpis["total_cost"] <= greedy.kpis["total_cost"] + 1e-9
+        assert stats.day_costs["greedy"] == pytest.approx(greedy.kpis["total_cost"])
         assert stats.plans == 1 and stats.failures == 0 and stats.infeasible == 0
-        assert stats.seed_rule in ("batching", "greedy")
-        # The search starts from the rule's day, so it can only end cheaper (in the plan's terms).
-        assert stats.planned_total_cost <= stats.seed_total_cost + 1e-6
-        # Docks and real waits can only make the simulated day dearer than the plan, never cheaper.
-        assert bound.kpis["total_cost"] >= stats.planned_total_cost - 1e-6
+        assert stats.start_day in ("ortools", "batching", "greedy")
+        # The search starts from the start day's routes, so it can only end cheaper (in the plan's terms).
+        assert stats.planned_total_cost <= stats.start_planned_cost + 1e-6
+        # Docks and real waits can only make following the plan dearer than the plan, never cheaper.
+        assert stats.day_costs["plan"] >= stats.planned_total_cost - 1e-6
+
+
+def test_the_plan_followed_in_the_simulator_only_issues_valid_commands(small_scenario):
+    env = DispatchEnv(small_scenario)
+    policy = HindsightPolicy(time_limit_s=LIMIT_S, start_days=("greedy",))
+    env.reset(seed=5)
+    policy.reset(env, 5)
+    checked = CheckedCommands(Follower(policy))
+    followed = run_episode(env, checked, 5)
+    assert checked.commands > 0
+    assert followed.kpis["total_cost"] == pytest.approx(policy.stats.day_costs["plan"])
 
 
 def test_eval_builds_the_bound_by_name_and_marks_it(small_scenario, monkeypatch):
     monkeypatch.setattr(hindsight_module, "HindsightPolicy",
                         functools.partial(HindsightPolicy, time_limit_s=LIMIT_S))
     assert isinstance(make_policy("hindsight", small_scenario), HindsightPolicy)
-    report = evaluate(small_scenario, ["greedy", "hindsight"], episodes=1, seed=3)
+    report = evaluate(small_scenario, ["greedy", "hindsight"], episodes=1, seed=3,
+                      planner_time_limit_s=ONLINE_S)  # also the online start day's search per re-plan
     assert report.policies == ["greedy", "hindsight-bound"]
     assert report.to_dict()["bounds"] == ["hindsight-bound"]
 
 
 def test_bad_options_are_refused():
-    with pytest.raises(QlogError, match="unknown rule"):
-        HindsightPolicy(seed_rules=("oracle",))
+    with pytest.raises(QlogError, match="unknown start day"):
+        HindsightPolicy(start_days=("oracle",))
     with pytest.raises(QlogError, match="time limit"):
         HindsightPolicy(time_limit_s=0)
     with pytest.raises(TypeError, match="unknown HindsightPolicy options"):
