@@ -18,7 +18,9 @@ class DispatchParallelEnv(ParallelEnv):
 
     ``state()`` is the global state for centralized training; every agent gets the same team reward.
     With a ``teacher`` (a function of the env returning one action per agent), every agent's info
-    carries its suggestion under ``expert_action``; without one, nothing is computed for it.
+    carries its suggestion under ``expert_action``; without one, nothing is computed for it. A step runs
+    the simulation to the next decision, so steps last unequally long: every info carries ``duration``,
+    the simulated minutes the step covered (for learners that discount per elapsed time).
     """
 
     metadata = {"name": "qmix_logistics_dispatch_v0", "render_modes": []}
@@ -59,7 +61,10 @@ class DispatchParallelEnv(ParallelEnv):
 
     def step(self, actions: dict[str, int]):
         acts = np.array([int(actions.get(a, 0)) for a in self.possible_agents], dtype=np.int64)
+        world = self.core.world
+        started_min = world.now if world is not None else 0.0  # core.step refuses a step before reset()
         obs, masks, reward, done, info = self.core.step(acts)
+        info = {**info, "duration": float(info["time_min"] - started_min)}
         agents = self.possible_agents
         observations = self._pack(obs, masks)
         rewards = {a: reward for a in agents}

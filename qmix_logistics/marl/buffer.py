@@ -9,6 +9,9 @@ the oldest episodes in the way are evicted (FIFO).
 Sampling returns fixed-shape windows, padded where they run past an episode's ends, with a padding mask:
 either whole episodes, or (for long episodes) ``burn_in + chunk_len`` steps in which only the last
 ``chunk_len`` are trained (R2D2-style; the burn-in only warms the GRU state).
+
+Step durations (for discounting per elapsed time) are kept only when asked for, so a buffer of the usual
+per-step discounting holds as many steps of a given budget as it always has.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ class Episode:
     demo: bool = False
     """Its suggested actions train the large-margin loss (a demonstration, or every episode when
     ``margin_on_all_steps``)."""
+    durations: np.ndarray | None = None
+    """[T] float32 elapsed time of each step in the env's unit (``infos[agent]["duration"]``); None = unknown."""
 
     @property
     def length(self) -> int:
@@ -89,6 +94,8 @@ class EpisodeBatch:
     """[B, C] float, 1 for real trained transitions, 0 for padding."""
     expert: torch.Tensor
     """[B, C, N] long suggested action that trains the margin loss, -1 where none."""
+    durations: torch.Tensor
+    """[B, C] float elapsed time of each trained step (1 when the buffer keeps no durations, 0 for padding)."""
     burn_in: int
     """Slots before the trained part that only warm the hidden state."""
 
@@ -114,12 +121,17 @@ class EpisodeBuffer:
         memory_mb: float,
         *,
         device: torch.device | str = "cpu",
+        keep_durations: bool = False,
     ) -> None:
-        """Preallocate ``memory_mb`` MiB of step storage; the capacity in steps is ``capacity_steps``."""
+        """Preallocate ``memory_mb`` MiB of step storage; the capacity in steps is ``capacity_steps``.
+
+        ``keep_durations`` stores each step's duration (4 bytes a step more); every added episode must carry them.
+        """
         self.n_agents, self.obs_dim, self.state_dim, self.n_actions = n_agents, obs_dim, state_dim, n_actions
         self.memory_mb = memory_mb
         self.device = torch.device(device)
-        self.bytes_per_step = self.step_bytes(n_agents, obs_dim, state_dim, n_actions)
+        self.keep_durations = keep_durations
+        self.bytes_per_step = self.step_bytes(n_agents, obs_dim, state_dim, n_actions, keep_durations)
         self.capacity_steps = int(memory_mb * MIB) // self.bytes_per_step
         if self.capacity_steps < 2:
             raise QlogError(f"{memory_mb} MiB holds less than 2 env steps", field="training.buffer_mb")
@@ -133,24 +145,29 @@ class EpisodeBuffer:
         self.rewards = np.zeros(c, dtype=np.float32)
         self.terminated = np.zeros(c, dtype=bool)
         self.expert = np.full((c, n_agents), -1, dtype=np.int16)
+        self.durations = np.zeros(c, dtype=np.float32) if keep_durations else None
         self._episodes: deque[tuple[int, int]] = deque()  # (first slot, transitions), oldest first
         self._write = 0
         self._table: tuple[np.ndarray, np.ndarray] | None = None
 
     @staticmethod
-    def step_bytes(n_agents: int, obs_dim: int, state_dim: int, n_actions: int) -> int:
+    def step_bytes(n_agents: int, obs_dim: int, state_dim: int, n_actions: int, keep_durations: bool = False) -> int:
         """Bytes one stored env step takes."""
-        return 4 * n_agents * obs_dim + 4 * state_dim + n_agents * n_actions + 4 * n_agents + 4 + 1
+        durations = 4 if keep_durations else 0
+        return 4 * n_agents * obs_dim + 4 * state_dim + n_agents * n_actions + 4 * n_agents + 4 + 1 + durations
 
     @classmethod
-    def holding(cls, episodes: Sequence[Episode], *, device: torch.device | str = "cpu") -> EpisodeBuffer:
+    def holding(
+        cls, episodes: Sequence[Episode], *, device: torch.device | str = "cpu", keep_durations: bool = False
+    ) -> EpisodeBuffer:
         """A buffer sized to hold exactly these episodes (demonstrations kept for a whole run), filled with them."""
         first = episodes[0]
         n_agents, obs_dim = first.obs.shape[1:]
         state_dim, n_actions = first.state.shape[1], first.avail.shape[2]
         slots = sum(e.length + 1 for e in episodes) + 1
-        buffer = cls(n_agents, obs_dim, state_dim, n_actions,
-                     slots * cls.step_bytes(n_agents, obs_dim, state_dim, n_actions) / MIB, device=device)
+        step_bytes = cls.step_bytes(n_agents, obs_dim, state_dim, n_actions, keep_durations)
+        buffer = cls(n_agents, obs_dim, state_dim, n_actions, slots * step_bytes / MIB, device=device,
+                     keep_durations=keep_durations)
         for episode in episodes:
             buffer.add(episode)
         if len(buffer) != len(episodes):
@@ -190,6 +207,12 @@ class EpisodeBuffer:
                 f"an episode of {length} steps does not fit in the replay buffer ({self.describe()}); raise the budget",
                 field="training.buffer_mb",
             )
+        if self.durations is not None and (episode.durations is None or episode.durations.shape != (length,)):
+            raise QlogError(
+                f"an episode (seed {episode.seed}) carries no duration for each of its {length} steps, which "
+                "discounting per elapsed time needs (demonstrations recorded without durations cannot be used)",
+                field="training.discount_per",
+            )
         if self._write + slots > self.capacity_steps:
             self._write = 0
         start, end = self._write, self._write + slots
@@ -207,6 +230,9 @@ class EpisodeBuffer:
         self.expert[start:end] = -1
         if episode.demo and episode.expert is not None:
             self.expert[start : end - 1] = episode.expert
+        if self.durations is not None:
+            self.durations[start : end - 1] = episode.durations
+            self.durations[end - 1] = 0.0
         if length > 0:
             self.terminated[end - 2] = episode.terminated
         self._episodes.append((start, length))
@@ -278,6 +304,8 @@ class EpisodeBuffer:
         rewards = np.where(trained, self.rewards[t_slot], 0.0).astype(np.float32)
         terminated = (self.terminated[t_slot] & trained).astype(np.float32)
         expert = np.where(trained[..., None], self.expert[t_slot], -1).astype(np.int64)
+        kept = self.durations[t_slot] if self.durations is not None else np.float32(1.0)
+        durations = np.where(trained, kept, 0.0).astype(np.float32)
 
         def to_device(array: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
@@ -293,16 +321,17 @@ class EpisodeBuffer:
             terminated=to_device(terminated),
             mask=to_device(trained.astype(np.float32)),
             expert=to_device(expert),
+            durations=to_device(durations),
             burn_in=burn_in,
         )
 
     def state_dict(self) -> dict[str, Any]:
         """Contents as plain tensors/ints, so a checkpoint can restore sampling bit for bit."""
         used = max((start + length + 1 for start, length in self._episodes), default=0)
-        arrays = {
-            name: torch.from_numpy(getattr(self, name)[:used].copy())
-            for name in ("obs", "state", "avail", "actions", "rewards", "terminated", "expert")
-        }
+        names = ["obs", "state", "avail", "actions", "rewards", "terminated", "expert"]
+        if self.durations is not None:
+            names.append("durations")
+        arrays = {name: torch.from_numpy(getattr(self, name)[:used].copy()) for name in names}
         return {
             "capacity_steps": self.capacity_steps,
             "write": self._write,
@@ -314,6 +343,8 @@ class EpisodeBuffer:
         """Restore what :meth:`state_dict` saved; the budget and env sizes must be unchanged."""
         if int(data["capacity_steps"]) != self.capacity_steps:
             raise ValueError(f"saved buffer holds {data['capacity_steps']} steps, this one {self.capacity_steps}")
+        if ("durations" in data["arrays"]) != (self.durations is not None):
+            raise ValueError("saved buffer and this one disagree on keeping step durations")
         for name, tensor in data["arrays"].items():
             target = getattr(self, name)
             target[: tensor.shape[0]] = tensor.numpy()

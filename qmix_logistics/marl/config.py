@@ -53,7 +53,14 @@ class LearnerConfig(BaseModel):
     lr: float = Field(5e-4, gt=0.0, le=1.0)
     """Adam learning rate."""
     gamma: float = Field(0.99, ge=0.0, le=1.0)
-    """Discount factor per env step."""
+    """Discount factor per env step, or per ``gamma_time_unit`` of elapsed time with ``discount_per="time"``."""
+    discount_per: Literal["step", "time"] = "step"
+    """What one factor of gamma covers: one env step, or ``gamma_time_unit`` of the time each step lasted as the
+    env reports it in ``infos[agent]["duration"]`` (a semi-MDP, for envs whose steps are events of unequal
+    length; steps of an env that reports nothing last 1.0)."""
+    gamma_time_unit: float = Field(1.0, gt=0.0)
+    """With ``discount_per="time"``: the elapsed time, in the env's own unit (minutes for dispatch), that one
+    factor of gamma covers; step t is discounted by gamma ** (duration_t / gamma_time_unit)."""
     batch_size: int = Field(32, ge=1)
     """Episodes (or windows of episodes, see chunk_len) per gradient update."""
     buffer_mb: float = Field(1024.0, gt=0.0)

@@ -5,10 +5,15 @@ Any PettingZoo ``ParallelEnv`` with a fixed agent list, dict observations ``{"ob
 turns the per-agent dicts into stacked numpy arrays, so the rest of the package (and the pipes between
 processes) only ever sees fixed-shape arrays. Contract violations are the env author's to fix, so they
 raise QlogError with a message that says what was expected.
+
+Optionally an env reports how long each step lasted in ``infos[agent]["duration"]`` (the same float >= 0 for
+every agent, in the env's own time unit), for envs whose steps are events of unequal length; the learner can
+then discount per elapsed time (a semi-MDP, ``discount_per="time"``). Envs that say nothing last 1.0 a step.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +80,8 @@ class StepArrays:
     """The episode was cut by a time limit (bootstrap from the last state)."""
     expert: np.ndarray | None = None
     """[N] int: the env's suggested action per agent (``infos[agent]["expert_action"]``), -1 where none."""
+    duration: float = 1.0
+    """Elapsed time the step covered (``infos[agent]["duration"]``, in the env's unit); 1.0 when not reported."""
 
     @property
     def done(self) -> bool:
@@ -132,6 +139,7 @@ class EnvAdapter:
         arrays.expert = self._expert(infos, arrays)
         arrays.reward = float(np.mean([float(rewards.get(a, 0.0)) for a in self._agents]))
         arrays.terminated, arrays.truncated = terminated, truncated
+        arrays.duration = self._duration(infos)
         if not arrays.done:
             self._check_valid_action(arrays, "step")
         return arrays
@@ -152,6 +160,30 @@ class EnvAdapter:
             if 0 <= int(action) < self._n_actions and arrays.avail[i, int(action)]:
                 expert[i] = int(action)
         return expert
+
+    def _duration(self, infos: Any) -> float:
+        """The step's ``infos[agent]["duration"]``: one finite float >= 0 shared by the agents that report it."""
+        if not isinstance(infos, dict):
+            return 1.0
+        reported = {
+            agent: infos[agent]["duration"]
+            for agent in self._agents
+            if isinstance(infos.get(agent), dict) and "duration" in infos[agent]
+        }
+        if not reported:
+            return 1.0
+        try:
+            values = {float(value) for value in reported.values()}
+        except (TypeError, ValueError):
+            raise QlogError(f"infos[agent]['duration'] must be a number, got {reported}", source=self.source) from None
+        if len(values) != 1:
+            raise QlogError(f"agents reported different step durations {reported}; a step lasts equally long for every agent",
+                            source=self.source)
+        duration = values.pop()
+        if not math.isfinite(duration) or duration < 0.0:
+            raise QlogError(f"infos[agent]['duration'] must be a finite number >= 0, got {duration}",
+                            source=self.source)
+        return duration
 
     def _stack(self, observations: dict[str, Any], *, done: bool) -> StepArrays:
         obs = np.zeros((len(self._agents), self._obs_dim), dtype=np.float32)

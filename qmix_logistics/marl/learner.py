@@ -52,13 +52,15 @@ def td_targets(
     terminated: torch.Tensor,
     next_values: torch.Tensor,
     mask: torch.Tensor,
-    gamma: float,
+    gamma: float | torch.Tensor,
     td_lambda: float | None,
 ) -> torch.Tensor:
     """1-step or TD(lambda) targets over a window; all inputs [B, C, X] (X = 1 mixed, N for IQL).
 
-    ``next_values[:, t]`` is the target network's value of the state after step t. The lambda-return
-    G_t = r_t + gamma (1 - d_t) [(1 - lambda) V_{t+1} + lambda G_{t+1}] falls back to the plain bootstrap
+    ``next_values[:, t]`` is the target network's value of the state after step t. ``gamma`` is one discount
+    for every step, or a [B, C, 1] tensor of each step's own discount gamma_t (discounting per elapsed time,
+    gamma_t = gamma ** (duration_t / unit)). The lambda-return
+    G_t = r_t + gamma_t (1 - d_t) [(1 - lambda) V_{t+1} + lambda G_{t+1}] falls back to the plain bootstrap
     where step t + 1 is padding or outside the trained window.
     """
     not_done = 1.0 - terminated
@@ -71,7 +73,8 @@ def td_targets(
         has_next = mask[:, t + 1] if t + 1 < rewards.shape[1] else torch.zeros_like(mask[:, t])
         blend = td_lambda * has_next
         bootstrap = (1.0 - blend) * next_values[:, t] + blend * following
-        following = rewards[:, t] + gamma * not_done[:, t] * bootstrap
+        step_gamma = gamma[:, t] if isinstance(gamma, torch.Tensor) else gamma
+        following = rewards[:, t] + step_gamma * not_done[:, t] * bootstrap
         targets[:, t] = following
     return targets
 
@@ -163,8 +166,11 @@ class QLearner:
         if cfg.standardise_rewards:
             rewards = rewards / (self.reward_stats.var**0.5 + 1e-8)
         mask = batch.mask.unsqueeze(-1)
+        # per elapsed time (semi-MDP): a step of duration d is discounted by gamma ** (d / unit)
+        discount = cfg.gamma if cfg.discount_per == "step" else (
+            cfg.gamma ** (batch.durations / cfg.gamma_time_unit)).unsqueeze(-1)
         targets = td_targets(
-            rewards.unsqueeze(-1), batch.terminated.unsqueeze(-1), next_values, mask, cfg.gamma, cfg.td_lambda
+            rewards.unsqueeze(-1), batch.terminated.unsqueeze(-1), next_values, mask, discount, cfg.td_lambda
         )
         td_error = (chosen_values - targets.detach()) * mask
         n_terms = mask.sum() * chosen_values.shape[-1]

@@ -40,6 +40,7 @@ class _EpisodeRecord:
     actions: list[np.ndarray] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
     expert: list[np.ndarray] = field(default_factory=list)
+    durations: list[float] = field(default_factory=list)
 
     def observe(self, arrays: StepArrays) -> None:
         self.obs.append(arrays.obs)
@@ -56,6 +57,7 @@ class _EpisodeRecord:
             terminated=terminated,
             seed=self.seed,
             expert=np.stack(self.expert).astype(np.int64) if self.expert else None,
+            durations=np.asarray(self.durations, dtype=np.float32),
         )
 
 
@@ -192,6 +194,7 @@ class EnvRunner:
             for j, k in enumerate(active):
                 records[k].actions.append(actions[j])
                 records[k].rewards.append(current[k].reward)
+                records[k].durations.append(current[k].duration)
                 if current[k].done:
                     records[k].observe(current[k])
                     finished[k] = records[k].finish(current[k].terminated)

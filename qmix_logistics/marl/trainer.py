@@ -150,8 +150,11 @@ class _TrainingSession:
             self.spec.n_actions,
             config.buffer_mb,
             device=device,
+            keep_durations=config.discount_per == "time",
         )
-        self.demo_buffer = EpisodeBuffer.holding(demonstrations, device=device) if demonstrations else None
+        self.demo_buffer = EpisodeBuffer.holding(
+            demonstrations, device=device, keep_durations=config.discount_per == "time"
+        ) if demonstrations else None
         if self.demo_buffer is not None and (self.demo_buffer.obs_dim, self.demo_buffer.n_actions) != (
                 self.spec.obs_dim, self.spec.n_actions):
             raise QlogError("the demonstrations were recorded for another observation or action size",
