@@ -65,6 +65,7 @@ def test_a_demonstration_day_keeps_the_teachers_quality_and_records_only_express
         assert ep.obs.shape[0] == t + 1 and ep.avail.shape[0] == t + 1 and ep.state.shape[0] == t + 1
         assert ep.avail[np.arange(t)[:, None], np.arange(n)[None, :], ep.actions].all()
         assert (ep.expert == ep.actions).all() and ep.demo
+        assert ep.durations is not None and ep.durations.shape == (t,) and (ep.durations >= 0).all()
     assert [ep.terminated for ep in day.segments[:-1]] == [False] * (len(day.segments) - 1)
     # a segment ends at each step that was carried out but not recorded (short ones are dropped)
     assert day.skipped_steps >= len(day.segments) - 1

@@ -117,10 +117,13 @@ class _Segment:
         self.obs, self.avail, self.state = [obs.copy()], [masks.copy()], [state]
         self.actions: list[np.ndarray] = []
         self.rewards: list[np.float32] = []
+        self.durations: list[np.float32] = []
 
-    def add(self, actions: np.ndarray, reward: float, obs: np.ndarray, masks: np.ndarray, state: np.ndarray) -> None:
+    def add(self, actions: np.ndarray, reward: float, minutes: float, obs: np.ndarray, masks: np.ndarray,
+            state: np.ndarray) -> None:
         self.actions.append(actions)
         self.rewards.append(np.float32(reward))
+        self.durations.append(np.float32(minutes))
         self.obs.append(obs.copy())
         self.avail.append(masks.copy())
         self.state.append(state)
@@ -130,7 +133,7 @@ class _Segment:
         return Episode(obs=np.stack(self.obs).astype(np.float32), state=np.stack(self.state).astype(np.float32),
                        avail=np.stack(self.avail).astype(bool), actions=actions,
                        rewards=np.asarray(self.rewards, dtype=np.float32), terminated=terminated, seed=seed,
-                       expert=actions.copy(), demo=True)
+                       expert=actions.copy(), demo=True, durations=np.asarray(self.durations, dtype=np.float32))
 
 
 def record_day(scenario: Scenario, teacher: Callable[[DispatchEnv], np.ndarray], seed: int) -> DemonstrationDay:
@@ -152,13 +155,14 @@ def record_day(scenario: Scenario, teacher: Callable[[DispatchEnv], np.ndarray],
             labels = np.asarray(teacher(env), dtype=np.int64)
             commands = None
         expressible = bool(np.all(labels >= 0))
+        before = env.world.now
         if expressible:
             obs, masks, reward, done, info = env.step(labels)
         else:
             obs, masks, reward, done, info = env.step_commands(commands)  # the teacher's own decisions
             skipped += 1
         if expressible and current is not None:
-            current.add(labels, reward, obs, masks, env.state())
+            current.add(labels, reward, env.world.now - before, obs, masks, env.state())
         else:
             if current is not None and len(current.actions) >= MIN_SEGMENT_STEPS:
                 segments.append(current.episode(seed, terminated=False))
@@ -188,7 +192,7 @@ def _play_job(job: _DayJob) -> DemonstrationDay:
     return day
 
 
-_FIELDS = ("obs", "state", "avail", "actions", "rewards")
+_FIELDS = ("obs", "state", "avail", "actions", "rewards", "durations")
 
 
 def save_day(day: DemonstrationDay, path: Path) -> None:
