@@ -155,6 +155,8 @@ def test_a_full_shared_table_is_replaced_not_grown(monkeypatch: pytest.MonkeyPat
     env.reset(seed=0)
     first = env.world.travel
     assert 20 < first.n_rows == len(_sources(env))  # a world always gets its own rows
+    env.reset(seed=0)
+    assert env.world.travel is first  # the same day needs no new rows
     env.reset(seed=1)
     second = env.world.travel
     assert second is not first and second.n_rows == len(_sources(env))

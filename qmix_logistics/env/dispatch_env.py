@@ -82,6 +82,7 @@ class DispatchEnv:
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Start the day of ``seed`` (default: the scenario's seed) and run to the first decision."""
         seed = self.scenario.seed if seed is None else int(seed)
+        self.world = None  # let go of the old day first: it may hold a travel-time table being replaced
         self.world = World(self.scenario, self.net, seed, record_events=self.record_events)
         w = self.world
         self._horizon = max(1e-9, w.end_min - w.start_min)

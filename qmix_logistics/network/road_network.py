@@ -51,7 +51,9 @@ class RoadNetwork:
 
     def index_of(self, label: Hashable | str) -> int:
         """Map a user-facing node label (int or str) to its index."""
-        lookup = self.__dict__.setdefault("_lookup", {str(lb): i for i, lb in enumerate(self.labels)})
+        lookup = self.__dict__.get("_lookup")
+        if lookup is None:
+            lookup = self.__dict__["_lookup"] = {str(lb): i for i, lb in enumerate(self.labels)}
         key = str(label)
         if key not in lookup:
             raise KeyError(label)

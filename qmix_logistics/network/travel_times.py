@@ -30,7 +30,7 @@ PERCENTILE_SAMPLE_SOURCES = 128
 """Above it, over all targets of this many sources drawn with a fixed seed (an estimate)."""
 SHARED_BUDGET_BYTES = 1 << 30
 """A shared table stops taking new worlds' sources beyond this many bytes of rows (see :meth:`TravelTimes.fits`)."""
-_BATCH = 256  # sources per Dijkstra call: bounds the temporary [batch, nodes] arrays
+_BATCH_CELLS = 1 << 22  # sources x nodes per Dijkstra call: bounds the temporary [batch, nodes] arrays (32 MB)
 _PATH_CACHE = 64  # predecessor rows kept for drawing paths
 
 
@@ -47,7 +47,10 @@ class SpeedGraph:
         cols = in_copy[head]  # edges leave from the original index (a zone's out copy)
         minutes = np.maximum(length_km / np.minimum(speed_kmh, cap_kmh) * 60.0, 1e-6)
         self.n_nodes = n
+        self.batch = int(np.clip(_BATCH_CELLS // n, 16, 256))
+        """Sources searched per Dijkstra call."""
         self._in_copy = in_copy
+        self._split = len(zones) > 0
         self._weights = csr_matrix((minutes, (tail, cols)), shape=(size, size))
         lengths = csr_matrix((length_km, (tail, cols)), shape=(size, size))
         self._len_indptr = lengths.indptr.astype(np.int64)
@@ -58,10 +61,11 @@ class SpeedGraph:
     def search(self, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Minutes ``[len(sources), n]`` from each source and the predecessor of each node on its path
         (negative for a through source itself; a zone source's own entry is that of its in copy)."""
-        time_all, pred_all = dijkstra(self._weights, directed=True, indices=sources, return_predecessors=True)
-        time_min = time_all[:, self._in_copy]
-        pred = pred_all[:, self._in_copy]
-        pred = np.where(pred >= self.n_nodes, -9999, pred)  # an in copy is never a predecessor
+        time_min, pred = dijkstra(self._weights, directed=True, indices=sources, return_predecessors=True)
+        if self._split:
+            time_min = time_min[:, self._in_copy]
+            pred = pred[:, self._in_copy]
+            pred[pred >= self.n_nodes] = -9999  # an in copy is never a predecessor
         time_min[np.arange(len(sources)), sources] = 0.0
         if not np.isfinite(time_min).all():
             raise QlogError("the road network is not strongly connected", field="network")
@@ -70,8 +74,8 @@ class SpeedGraph:
     def rows(self, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Minutes and km along the fastest path, each ``[len(sources), n]``."""
         time_min, pred = self.search(sources)
-        km = _distances_along(sources.astype(np.int64), pred.astype(np.int64), self._len_indptr, self._len_cols,
-                              self._len_km, self._in_copy)
+        km = _distances_along(sources.astype(np.int64), pred, self._len_indptr, self._len_cols, self._len_km,
+                              self._in_copy)
         return time_min, km
 
     def predecessors(self, source: int) -> np.ndarray:
@@ -162,8 +166,9 @@ class TravelTimes:
         always takes them). Over many seeds the union of destinations nears every node; a world that
         does not fit starts a fresh table instead, and the old one lives on only while a world holds it."""
         nodes = np.unique(np.asarray(sources, dtype=np.int64).ravel())
-        rows = self.n_rows + np.count_nonzero(self.row_of[nodes] < 0)
-        return self.n_rows == 0 or rows * len(self._graphs) * self.n_nodes * 16 <= self.budget_bytes
+        missing = np.count_nonzero(self.row_of[nodes] < 0)
+        rows = self.n_rows + missing
+        return missing == 0 or self.n_rows == 0 or rows * len(self._graphs) * self.n_nodes * 16 <= self.budget_bytes
 
     def ensure(self, sources: Any) -> None:
         """Compute the rows of every node in ``sources`` not computed yet, several per Dijkstra call."""
@@ -174,8 +179,9 @@ class TravelTimes:
         if not len(missing):
             return
         self._reserve(self.n_rows + len(missing))
-        for start in range(0, len(missing), _BATCH):
-            batch = missing[start:start + _BATCH]
+        step = self._graphs[0].batch
+        for start in range(0, len(missing), step):
+            batch = missing[start:start + step]
             rows = slice(self.n_rows, self.n_rows + len(batch))
             for t, graph in enumerate(self._graphs):
                 self.rows_min[t, rows], self.rows_km[t, rows] = graph.rows(batch)
@@ -213,8 +219,9 @@ class TravelTimes:
                 rng = np.random.default_rng(0x7A0)
                 sources = np.sort(rng.choice(n, size=PERCENTILE_SAMPLE_SOURCES, replace=False))
             times = np.empty((len(sources), n))
-            for start in range(0, len(sources), _BATCH):
-                batch = sources[start:start + _BATCH]
+            step = self._graphs[t].batch
+            for start in range(0, len(sources), step):
+                batch = sources[start:start + step]
                 times[start:start + len(batch)] = self._graphs[t].search(batch)[0]
             self._percentiles[key] = float(np.percentile(times, q))
         return self._percentiles[key]
