@@ -17,7 +17,8 @@ def train_cmd(
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Total env steps (overrides training.total_env_steps)."),
     envs: Optional[int] = typer.Option(None, "--envs", min=1, help="Env worker processes (overrides training.n_envs)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Training seed (overrides training.seed)."),
-    mixer: Optional[str] = typer.Option(None, "--mixer", help="qmix, vdn or iql (overrides training.mixer)."),
+    mixer: Optional[str] = typer.Option(
+        None, "--mixer", help="qmix, vdn, iql, qplex, cw_qmix, ow_qmix or qtran (overrides training.mixer)."),
     teacher: Optional[str] = typer.Option(
         None, "--teacher", help="batching, ortools, pyvrp or none (overrides training.teacher): who the learner "
                                 "imitates; a planner records its days first (cached)."),

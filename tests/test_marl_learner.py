@@ -126,7 +126,7 @@ def test_config_rejects_unknown_keys_and_bad_values_naming_the_field():
         LearnerConfig.from_dict({"lr": -1})
     assert info.value.field == "training.lr"
     with pytest.raises(QlogError) as info:
-        LearnerConfig.from_dict({"mixer": "qtran"})
+        LearnerConfig.from_dict({"mixer": "qatten"})
     assert info.value.field == "training.mixer"
     with pytest.raises(QlogError, match="epsilon_end"):
         LearnerConfig.from_dict({"epsilon_start": 0.1, "epsilon_end": 0.5})

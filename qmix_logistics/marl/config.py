@@ -42,14 +42,26 @@ class LearnerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    mixer: Literal["qmix", "vdn", "iql"] = "qmix"
-    """Value factorisation: QMIX (monotonic hypernet mixer), VDN (sum) or IQL (no mixer, per-agent TD)."""
+    mixer: Literal["qmix", "vdn", "iql", "qplex", "cw_qmix", "ow_qmix", "qtran"] = "qmix"
+    """Value factorisation: QMIX (monotonic hypernet mixer), VDN (sum), IQL (no mixer, per-agent TD), or one
+    that can represent non-monotonic payoffs: QPLEX (duplex dueling), CW-/OW-QMIX (weighted QMIX with an
+    unrestricted Q*) or QTRAN (QTRAN-base). Execution is greedy per agent on its own utilities in every case."""
     agent_hidden_dim: int = Field(64, ge=1)
     """Width of the agent network's GRU hidden state (and of its input layer)."""
     mixer_embed_dim: int = Field(32, ge=1)
     """Width of the QMIX mixing layer."""
     hypernet_hidden_dim: int = Field(64, ge=1)
     """Hidden width of the hypernetworks that turn the global state into mixing weights."""
+    central_hidden_dim: int = Field(256, ge=1)
+    """Hidden width of the unrestricted joint networks: weighted QMIX's feed-forward Q* and QTRAN's Q_jt and V."""
+    wqmix_alpha: float = Field(0.1, gt=0.0, le=1.0)
+    """Weighted QMIX: weight of the QMIX loss on joint actions outside the weighting's condition (1 inside it)."""
+    qplex_heads: int = Field(10, ge=1)
+    """QPLEX: attention heads that form the positive advantage weights lambda_i(s, u)."""
+    qtran_opt_weight: float = Field(1.0, ge=0.0)
+    """QTRAN: weight of L_opt (the factorisation must equal Q_jt at the greedy joint action)."""
+    qtran_nopt_weight: float = Field(0.1, ge=0.0)
+    """QTRAN: weight of L_nopt (the factorisation must not fall below Q_jt at other joint actions)."""
     lr: float = Field(5e-4, gt=0.0, le=1.0)
     """Adam learning rate."""
     gamma: float = Field(0.99, ge=0.0, le=1.0)

@@ -4,6 +4,8 @@ Targets: double Q-learning by default (the online agent picks the argmax among V
 target agent evaluates it), masked actions set to -inf before any max, optional TD(lambda) returns within
 the window, optional reward scaling by a running std. The loss is the mean squared TD error over real
 (unpadded, non-burn-in) steps, plus the weighted demonstration margin loss when demonstrations are used.
+QPLEX, weighted QMIX and QTRAN plug in as a JointObjective (see joint_view.py): it values the next states
+for these same targets and turns them into its own loss, next to the agent network's.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from torch import nn
 from .buffer import EpisodeBatch
 from .config import LearnerConfig
 from .env_contract import EnvSpec
+from .joint_view import JointView
 from .mixers import make_mixer
 from .networks import RNNAgent
+from .objectives import make_joint_objective
 
 
 class RunningMeanStd:
@@ -86,7 +90,9 @@ class QLearner:
         self.spec, self.config = spec, config
         self.device = torch.device(device)
         self.agent = RNNAgent(spec.obs_dim, spec.n_actions, spec.n_agents, config.agent_hidden_dim).to(self.device)
-        self.mixer = make_mixer(
+        # QPLEX, weighted QMIX and QTRAN bring their own networks and losses (a JointObjective)
+        self.objective = make_joint_objective(config, spec, self.device)
+        self.mixer = None if self.objective is not None else make_mixer(
             config.mixer, spec.n_agents, spec.state_dim, config.mixer_embed_dim, config.hypernet_hidden_dim
         )
         if self.mixer is not None:
@@ -96,6 +102,8 @@ class QLearner:
         self.params = list(self.agent.parameters())
         if self.mixer is not None:
             self.params += list(self.mixer.parameters())
+        if self.objective is not None:
+            self.params += self.objective.parameters()
         self.optimizer = torch.optim.Adam(self.params, lr=config.lr)
         self.reward_stats = RunningMeanStd()
         self.updates = 0
@@ -139,9 +147,11 @@ class QLearner:
     def train(self, batch: EpisodeBatch, demo_weight: float | None = None) -> dict[str, float]:
         """One gradient step; returns scalars for logging.
 
-        ``td_loss`` is the mean squared TD error, ``margin_loss`` the (unweighted) demonstration margin loss
-        (0 when the batch has no demonstrated choice), and ``total_loss`` = td + weight * margin, the value
-        that was minimised; the weight is ``demo_weight`` (default: the config's ``demo_loss_weight``).
+        ``td_loss`` is the mean squared TD error (with a JointObjective: its whole loss, whose parts come
+        under their own keys, e.g. ``central_loss`` or ``opt_loss``), ``margin_loss`` the (unweighted)
+        demonstration margin loss (0 when the batch has no demonstrated choice), and ``total_loss`` =
+        td + weight * margin, the value that was minimised; the weight is ``demo_weight`` (default: the
+        config's ``demo_loss_weight``).
         """
         cfg, u = self.config, batch.burn_in
         weight = cfg.demo_loss_weight if demo_weight is None else demo_weight
@@ -159,7 +169,11 @@ class QLearner:
                 next_q = target_q[:, 1:].gather(-1, best).squeeze(-1)
             else:
                 next_q = target_q[:, 1:].masked_fill(~next_avail, float("-inf")).max(dim=-1).values
-            next_values = self._mix(self.target_mixer, next_q, batch.state[:, u + 1 :])
+            view = JointView(q=q, target_q=target_q, batch=batch, double_q=cfg.double_q, unroll=self._unroll)
+            if self.objective is not None:
+                next_values = self.objective.next_values(view)
+            else:
+                next_values = self._mix(self.target_mixer, next_q, batch.state[:, u + 1 :])
 
         chosen_values = self._mix(self.mixer, chosen, batch.state[:, u:-1])
         rewards = batch.rewards
@@ -172,9 +186,14 @@ class QLearner:
         targets = td_targets(
             rewards.unsqueeze(-1), batch.terminated.unsqueeze(-1), next_values, mask, discount, cfg.td_lambda
         )
-        td_error = (chosen_values - targets.detach()) * mask
-        n_terms = mask.sum() * chosen_values.shape[-1]
-        td_loss = td_error.pow(2).sum() / n_terms.clamp(min=1.0)
+        joint_stats: dict[str, float] = {}
+        if self.objective is not None:
+            joint = self.objective.loss(view, targets.detach(), mask)
+            td_loss, chosen_values, joint_stats = joint.loss, joint.q_tot, joint.stats
+        else:
+            td_error = (chosen_values - targets.detach()) * mask
+            n_terms = mask.sum() * chosen_values.shape[-1]
+            td_loss = td_error.pow(2).sum() / n_terms.clamp(min=1.0)
         margin_loss = self._margin_loss(q[:, :-1], batch, target_q[:, :-1]) if weight > 0.0 else None
         loss = td_loss if margin_loss is None else td_loss + weight * margin_loss
 
@@ -195,6 +214,7 @@ class QLearner:
             "grad_norm": float(grad_norm.item()),
             "q_taken_mean": float(q_taken.item()),
             "target_mean": float(target_mean.item()),
+            **joint_stats,
         }
 
     def _margin_loss(self, q: torch.Tensor, batch: EpisodeBatch, target_q: torch.Tensor) -> torch.Tensor | None:
@@ -226,6 +246,8 @@ class QLearner:
         pairs = [(self.target_agent, self.agent)]
         if self.mixer is not None:
             pairs.append((self.target_mixer, self.mixer))
+        if self.objective is not None:
+            pairs += self.objective.target_pairs()
         tau = self.config.target_tau
         if tau is None and self.updates % self.config.target_update_interval != 0:
             return
@@ -239,7 +261,7 @@ class QLearner:
 
     def state_dict(self) -> dict[str, Any]:
         """Weights, targets, optimiser and reward statistics as plain containers."""
-        return {
+        data = {
             "agent": self.agent.state_dict(),
             "mixer": self.mixer.state_dict() if self.mixer is not None else None,
             "target_agent": self.target_agent.state_dict(),
@@ -248,6 +270,9 @@ class QLearner:
             "reward_stats": self.reward_stats.state_dict(),
             "updates": self.updates,
         }
+        if self.objective is not None:  # QPLEX's mixer, weighted QMIX's Q*, QTRAN's Q_jt and V, with targets
+            data["objective"] = self.objective.state_dict()
+        return data
 
     def load_state_dict(self, data: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (shapes must match the config and env spec)."""
@@ -256,6 +281,8 @@ class QLearner:
         if self.mixer is not None:
             self.mixer.load_state_dict(data["mixer"])
             self.target_mixer.load_state_dict(data["target_mixer"])
+        if self.objective is not None:
+            self.objective.load_state_dict(data["objective"])
         self.optimizer.load_state_dict(data["optimizer"])
         self.reward_stats.load_state_dict(data["reward_stats"])
         self.updates = int(data["updates"])

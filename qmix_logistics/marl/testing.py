@@ -1,13 +1,18 @@
-"""The two-step cooperative matrix game from the QMIX paper (Rashid et al. 2018, section 6.1).
+"""Small cooperative games for learning tests: the QMIX paper's two-step game and a non-monotonic matrix game.
 
-It is the smallest env where value factorisation matters: the best joint return (8, in state 2B) needs a
-non-linear combination of the agents' values, which QMIX's monotonic mixer can represent and VDN's sum
-cannot, so VDN settles for the safe 7 of state 2A. That makes it a fast, meaningful learning test.
+The two-step game (Rashid et al. 2018, section 6.1) is the smallest env where value factorisation matters:
+the best joint return (8, in state 2B) needs a non-linear combination of the agents' values, which QMIX's
+monotonic mixer can represent and VDN's sum cannot, so VDN settles for the safe 7 of state 2A.
+
+The one-step matrix game [[8, -12, -12], [-12, 0, 0], [-12, 0, 0]] (used by the weighted QMIX and QPLEX
+papers) goes one further: with uniform exploration, an agent's best action depends on its partner's, so no
+monotonic mixing of per-agent utilities ranks the joint actions correctly, and QMIX and VDN settle for 0.
+QPLEX, weighted QMIX and QTRAN can represent it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
@@ -111,6 +116,99 @@ def two_step_config(**overrides: Any) -> LearnerConfig:
         "agent_hidden_dim": 16,
         "mixer_embed_dim": 8,
         "hypernet_hidden_dim": 16,
+        "buffer_mb": 1,
+        "target_update_interval": 10,
+        "eval_interval_steps": 10**9,
+        "eval_episodes": 1,
+        "checkpoint_interval_steps": 10**9,
+        "log_interval_steps": 100,
+        "device": "cpu",
+    }
+    settings.update(overrides)
+    return LearnerConfig.from_dict(settings)
+
+
+#: Team reward of the non-monotonic matrix game: agent_0's action picks the row, agent_1's the column.
+PAYOFF_NON_MONOTONIC = np.array([[8.0, -12.0, -12.0], [-12.0, 0.0, 0.0], [-12.0, 0.0, 0.0]], dtype=np.float32)
+
+
+class MatrixGame(ParallelEnv):
+    """One step: two agents each pick an action, the team gets ``payoff[a_0, a_1]``, and the episode ends.
+
+    Observation and state are the one-hot stage {start, end}; every action is always valid.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"name": "matrix_game_v0", "render_modes": []}
+
+    def __init__(self, payoff: np.ndarray = PAYOFF_NON_MONOTONIC) -> None:
+        self.payoff = np.asarray(payoff, dtype=np.float32)
+        if self.payoff.ndim != 2 or self.payoff.shape[0] != self.payoff.shape[1]:
+            raise ValueError(f"payoff must be a square matrix, got shape {self.payoff.shape}")
+        n_actions = self.payoff.shape[0]
+        self.possible_agents = ["agent_0", "agent_1"]
+        self.agents: list[str] = []
+        self._done = False
+        self._obs_space = spaces.Dict(
+            {
+                "observation": spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32),
+                "action_mask": spaces.Box(0, 1, shape=(n_actions,), dtype=np.int8),
+            }
+        )
+        self._action_space = spaces.Discrete(n_actions)
+
+    def observation_space(self, agent: str) -> spaces.Dict:
+        """The same cached Dict space for every agent."""
+        return self._obs_space
+
+    def action_space(self, agent: str) -> spaces.Discrete:
+        """One action per row (column) of the payoff."""
+        return self._action_space
+
+    def state(self) -> np.ndarray:
+        """One-hot of the stage: [1, 0] before the move, [0, 1] after it."""
+        return np.eye(2, dtype=np.float32)[int(self._done)]
+
+    def _observations(self) -> dict[str, dict[str, np.ndarray]]:
+        mask = np.ones(self._action_space.n, dtype=np.int8)
+        return {agent: {"observation": self.state(), "action_mask": mask} for agent in self.possible_agents}
+
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, Any]]]:
+        """Back to the single decision (the game is deterministic; the seed is accepted and unused)."""
+        self.agents, self._done = list(self.possible_agents), False
+        return self._observations(), {agent: {} for agent in self.agents}
+
+    def step(self, actions: dict[str, int]) -> tuple[dict, dict, dict, dict, dict]:
+        """Pay the joint action's entry; the episode terminates."""
+        reward = float(self.payoff[int(actions["agent_0"]), int(actions["agent_1"])])
+        agents, self.agents, self._done = list(self.agents), [], True
+        observations = self._observations()
+        return (observations, {a: reward for a in agents}, {a: True for a in agents},
+                {a: False for a in agents}, {a: {} for a in agents})
+
+
+def make_matrix_game(seed: int = 0) -> MatrixGame:
+    """Picklable factory of the non-monotonic matrix game (no randomness; ``seed`` is unused)."""
+    return MatrixGame()
+
+
+def matrix_game_config(**overrides: Any) -> LearnerConfig:
+    """Small settings for the matrix game: uniform exploration throughout (epsilon 1), as in the papers.
+
+    Each episode is one step, so ``total_env_steps`` counts episodes. Keyword arguments override fields.
+    """
+    settings: dict[str, Any] = {
+        "epsilon_start": 1.0,
+        "epsilon_end": 1.0,
+        "learning_starts": 32,
+        "total_env_steps": 300,
+        "batch_size": 32,
+        "lr": 0.005,
+        "agent_hidden_dim": 16,
+        "mixer_embed_dim": 8,
+        "hypernet_hidden_dim": 16,
+        "central_hidden_dim": 64,
         "buffer_mb": 1,
         "target_update_interval": 10,
         "eval_interval_steps": 10**9,
