@@ -17,8 +17,11 @@ def serve_cmd(
     max_body_kb: int = typer.Option(1024, "--max-body-kb", min=1, help="Refuse request bodies over N KiB (413)."),
     allow_remote: bool = typer.Option(False, "--allow-remote",
                                       help="Allow binding to an address other machines can reach."),
+    scenario: Path = typer.Option(None, "--scenario",
+                                  help="Refuse to serve unless the policy fits this scenario's fleet and observation."),
 ) -> None:
     """Serve a policy over HTTP: each vehicle asks for its own action (docs at /docs)."""
+    from qmix_logistics.scenario import load_scenario
     from qmix_logistics.serving.server import check_host, is_loopback, serve
 
     check_host(host, allow_remote=allow_remote)
@@ -31,7 +34,8 @@ def serve_cmd(
                       + (", token required on /v1/" if token else "") + "); Ctrl-C stops")
 
     serve(checkpoint, host=host, port=port, token=token, max_body_bytes=max_body_kb * 1024,
-          allow_remote=allow_remote, on_loaded=announce)
+          allow_remote=allow_remote, on_loaded=announce,
+          scenario=load_scenario(scenario) if scenario is not None else None)
 
 
 def export_cmd(

@@ -279,3 +279,13 @@ def test_only_loopback_is_served_without_allow_remote(monkeypatch: pytest.Monkey
 def test_serving_a_missing_checkpoint_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(QlogError, match="no checkpoint"):
         create_app(tmp_path / "nothing.pt")
+
+
+def test_a_server_given_a_scenario_refuses_a_policy_for_another_fleet(checkpoint: Path) -> None:
+    from qmix_logistics.scenario import scenario_from_dict
+    from tests.conftest import small_scenario_dict
+
+    create_app(checkpoint, scenario=scenario_from_dict(small_scenario_dict()))  # the fleet it was trained for
+    bigger = scenario_from_dict(small_scenario_dict(fleet=[{"name": "van", "count": 6, "capacity": 4}]))
+    with pytest.raises(QlogError, match="4 vehicles"):
+        create_app(checkpoint, scenario=bigger)

@@ -24,6 +24,9 @@ from fastapi.security import HTTPBearer
 from starlette.exceptions import HTTPException
 
 from qmix_logistics.common.errors import QlogError
+from qmix_logistics.env import DispatchEnv
+from qmix_logistics.policies.base import PolicySpec, check_compatible
+from qmix_logistics.scenario import Scenario
 
 from .guard import BearerTokenGuard
 from .schemas import ErrorResponse, PolicyDescription, Status, act_models
@@ -48,6 +51,7 @@ def create_app(
     *,
     token: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    scenario: Scenario | None = None,
 ) -> FastAPI:
     """Load the checkpoint (QlogError if it is missing or unreadable) and build the API around it.
 
@@ -59,6 +63,8 @@ def create_app(
     """
     service = PolicyService.from_checkpoint(checkpoint_path)
     info = service.info
+    if scenario is not None:  # the same check as in-process and remote policies: refuse before serving
+        check_compatible(info.spec, PolicySpec.of_env(DispatchEnv(scenario)), source=str(checkpoint_path))
     ActRequest, ActResponse = act_models(info.spec, info.agents, info.hidden_size)
     app = FastAPI(
         title="qmix-logistics policy server",

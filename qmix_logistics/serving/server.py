@@ -17,6 +17,7 @@ from types import TracebackType
 import httpx
 
 from qmix_logistics.common.errors import QlogError
+from qmix_logistics.scenario import Scenario
 
 LOOPBACK = "127.0.0.1"
 
@@ -51,10 +52,12 @@ def serve(
     allow_remote: bool = False,
     torch_threads: int = 1,
     on_loaded: Callable[[str], None] | None = None,
+    scenario: Scenario | None = None,
 ) -> None:
     """Load the checkpoint and serve it with uvicorn until interrupted (blocks).
 
     ``on_loaded(url)`` is called once the policy is loaded, just before the server starts listening.
+    With a ``scenario``, a checkpoint trained for another fleet, observation or layout is refused first.
 
     ``torch_threads``: one decision is a tiny forward pass that extra threads only slow down, and on a
     shared machine idle worker threads would compete with the event loop.
@@ -65,7 +68,8 @@ def serve(
     from .api import DEFAULT_MAX_BODY_BYTES, create_app
 
     check_host(host, allow_remote=allow_remote)
-    app = create_app(checkpoint, token=token, max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES)
+    app = create_app(checkpoint, token=token, max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES,
+                     scenario=scenario)
     torch.set_num_threads(torch_threads)
     if on_loaded is not None:
         on_loaded(f"http://{host}:{port}")
