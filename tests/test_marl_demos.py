@@ -111,6 +111,7 @@ def test_update_reports_td_margin_and_total_loss_separately() -> None:
     assert plain["margin_loss"] == 0.0
 
 
+@pytest.mark.slow
 def test_warmup_without_suggestions_explores_uniformly_and_still_solves_two_step(tmp_path) -> None:
     from qmix_logistics.marl import train
     from qmix_logistics.marl.testing import make_two_step_game, two_step_config

@@ -40,6 +40,7 @@ def test_vdn_cannot_represent_the_non_monotonic_game_and_takes_zero(tmp_path):
     assert result.last_eval["return"] == pytest.approx(0.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mixer", ["qplex", "cw_qmix", "ow_qmix", "qtran"])
 def test_new_mixers_still_solve_the_two_step_game(tmp_path, mixer):
     result = train(make_two_step_game, two_step_config(mixer=mixer, seed=0), tmp_path)

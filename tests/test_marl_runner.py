@@ -56,6 +56,7 @@ def controller(*, interrupting: bool = False):
     return InterruptingController(agent) if interrupting else MultiAgentController(agent)
 
 
+@pytest.mark.slow
 def test_two_worker_processes_collect_whole_episodes_and_shut_down():
     runner = EnvRunner(make_two_step_game, n_envs=2, seed=0)
     with runner:

@@ -61,6 +61,7 @@ def test_rows_cover_the_grid_on_paired_seeds(small_scenario, sweep_kwargs):
         assert o.on_shift_vehicle_min.sum() == pytest.approx(o.variant.as_dict()["fleet"] * 180.0)
 
 
+@pytest.mark.slow
 def test_same_seed_same_rows_for_any_worker_count(small_scenario, sweep_kwargs):
     serial = deterministic(run(small_scenario, sweep_kwargs, workers=1).rows())
     again = deterministic(run(small_scenario, sweep_kwargs, workers=1).rows())

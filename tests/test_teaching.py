@@ -100,6 +100,7 @@ def test_unknown_teacher_is_a_user_error() -> None:
         make_teacher("oracle")
 
 
+@pytest.mark.slow
 def test_training_with_a_planner_teacher_records_its_days_once_and_says_so(tmp_path, monkeypatch) -> None:
     from qmix_logistics.marl import load_checkpoint
     from qmix_logistics.training import train_scenario
