@@ -62,6 +62,11 @@ def eval_cmd(
         for row in pairs:
             table.add_row(*row.values())
         console.print(table)
+    for label, stats in report.planner_stats().items():
+        console.print(f"{label}: {stats['plans']:.0f} re-plans, {stats['retries']:.0f} restarted from the onboard-only "
+                      f"plan, {stats['failures']:.0f} without a plan (previous kept), {stats['infeasible']:.0f} "
+                      f"infeasible; fallback share {stats['fallback_share']:.1%}, {stats['solve_s']:.0f} s solving",
+                      highlight=False)
     if report.resumed_days:
         console.print(f"{report.resumed_days} day(s) resumed from {run.out_dir}", highlight=False)
     for kind, path in run.paths.items():

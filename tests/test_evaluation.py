@@ -185,3 +185,15 @@ def test_qlog_solve_names_the_file_of_a_bad_instance(tmp_path, monkeypatch, caps
     assert done.stdout == ""
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "bad.txt" in lines[0] and "Traceback" not in done.stderr
+
+
+def test_eval_reports_how_often_each_planner_fell_back(small_scenario) -> None:
+    from qmix_logistics.evaluation.compare import evaluate
+
+    report = evaluate(small_scenario, ["greedy", "ortools"], episodes=1, seed=2, planner_time_limit_s=0.05)
+    stats = report.planner_stats()
+    assert list(stats) == ["ortools"]  # greedy does not plan
+    ortools = stats["ortools"]
+    assert ortools["plans"] >= 1 and 0.0 <= ortools["fallback_share"] <= 1.0
+    assert ortools["fallback_share"] == (ortools["retries"] + ortools["failures"]) / ortools["plans"]
+    assert report.to_dict()["planners"]["ortools"]["plans"] == ortools["plans"]

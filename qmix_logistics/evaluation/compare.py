@@ -127,6 +127,21 @@ class EvalReport:
         """Per policy: decision ms per vehicle decision (mean, p99 over steps) and wall seconds."""
         return self._statistics["timing"]
 
+    def planner_stats(self) -> dict[str, dict[str, float]]:
+        """Per planner row, summed over its days: re-plans, engine retries (the search restarted from the
+        onboard-only plan), failures (no plan at all; the previous one was kept), infeasible plans followed
+        anyway, and solve seconds; ``fallback_share`` = (retries + failures) / re-plans."""
+        out: dict[str, dict[str, float]] = {}
+        for label in self.policies:
+            days = [e.planner for e in self.episodes[label] if e.planner is not None]
+            if not days:
+                continue
+            total = {k: float(sum(d.get(k, 0.0) for d in days)) for k in days[0]}
+            plans = max(total.get("plans", 0.0), 1.0)
+            total["fallback_share"] = (total.get("retries", 0.0) + total.get("failures", 0.0)) / plans
+            out[label] = total
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (undefined intervals are null); only ``timing`` differs between two runs of
         deterministic policies."""
@@ -146,6 +161,7 @@ class EvalReport:
             "episodes": [{"policy": label, "seed": e.seed, "return": e.episode_return, "steps": e.steps,
                           "kpis": e.kpis} for label in self.policies for e in self.episodes[label]],
             "timing": self.timing(),
+            "planners": self.planner_stats(),
         })
 
     def to_rows(self) -> list[dict[str, Any]]:
@@ -177,12 +193,12 @@ def eval_settings(scenario_fingerprint: dict[str, str], policies: list[str], see
 def _day_row(label: str, result: EpisodeResult, wall_s: float) -> dict[str, Any]:
     return {"policy": label, "name": result.policy, "seed": result.seed, "kpis": result.kpis,
             "return": result.episode_return, "steps": result.steps, "decision_ms": result.decision_ms,
-            "wall_s": wall_s}
+            "wall_s": wall_s, "planner": result.planner}
 
 
 def _from_row(row: dict[str, Any]) -> EpisodeResult:
     return EpisodeResult(row["name"], int(row["seed"]), dict(row["kpis"]), float(row["return"]),
-                         int(row["steps"]), [float(v) for v in row["decision_ms"]])
+                         int(row["steps"]), [float(v) for v in row["decision_ms"]], row.get("planner"))
 
 
 def check_eval_args(policies: list[str], episodes: int, planner_time_limit_s: float | None) -> None:

@@ -19,6 +19,9 @@ class EpisodeResult:
     episode_return: float
     steps: int
     decision_ms: list[float] = field(default_factory=list)  # wall time per step's decision, per vehicle decision
+    planner: dict[str, float] | None = None
+    """A planner's own account of the day (re-plans, engine retries, failures, infeasible plans, solve
+    seconds), from its ``episode_stats()``; None for policies that do not plan."""
 
     @property
     def compute_s(self) -> float:
@@ -41,4 +44,6 @@ def run_episode(env: DispatchEnv, policy: Policy, seed: int) -> EpisodeResult:
         _, _, reward, done, _ = env.step_commands(commands)
         total += reward
         steps += 1
-    return EpisodeResult(policy.name, seed, env.kpis(), total, steps, decision_ms)
+    stats = getattr(policy, "episode_stats", None)
+    planner = {k: float(v) for k, v in stats().items()} if callable(stats) else None
+    return EpisodeResult(policy.name, seed, env.kpis(), total, steps, decision_ms, planner)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
@@ -127,6 +127,10 @@ class RollingHorizonPolicy:
 
     def reset(self, env: DispatchEnv, seed: int) -> None:
         self._start_episode()
+
+    def episode_stats(self) -> dict[str, float]:
+        """This day's re-plans, engine retries and failures, infeasible plans, solve seconds and tasks."""
+        return {k: float(v) for k, v in asdict(self.stats).items()}
 
     def close(self) -> None:
         """Nothing to release: a solve keeps no process or file open after it returns."""
