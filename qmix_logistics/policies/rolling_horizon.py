@@ -129,8 +129,10 @@ class RollingHorizonPolicy:
         self._start_episode()
 
     def episode_stats(self) -> dict[str, float]:
-        """This day's re-plans, engine retries and failures, infeasible plans, solve seconds and tasks."""
-        return {k: float(v) for k, v in asdict(self.stats).items()}
+        """This day's re-plans, engine retries and failures, infeasible plans, solve seconds and tasks
+        (the numeric counters of ``stats``)."""
+        return {k: float(v) for k, v in asdict(self.stats).items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
     def close(self) -> None:
         """Nothing to release: a solve keeps no process or file open after it returns."""
