@@ -100,32 +100,37 @@ def make_two_step_game(seed: int = 0) -> TwoStepGame:
     return TwoStepGame()
 
 
+#: What the small test games share: uniform exploration throughout (epsilon 1, as in the papers), tiny
+#: networks, no periodic evaluation or checkpoint.
+_SMALL_GAME_SETTINGS: dict[str, Any] = {
+    "epsilon_start": 1.0,
+    "epsilon_end": 1.0,
+    "batch_size": 32,
+    "lr": 0.005,
+    "agent_hidden_dim": 16,
+    "mixer_embed_dim": 8,
+    "hypernet_hidden_dim": 16,
+    "buffer_mb": 1,
+    "target_update_interval": 10,
+    "eval_interval_steps": 10**9,
+    "eval_episodes": 1,
+    "checkpoint_interval_steps": 10**9,
+    "log_interval_steps": 100,
+    "device": "cpu",
+}
+
+
+def _small_game_config(game: dict[str, Any], overrides: dict[str, Any]) -> LearnerConfig:
+    return LearnerConfig.from_dict({**_SMALL_GAME_SETTINGS, **game, **overrides})
+
+
 def two_step_config(**overrides: Any) -> LearnerConfig:
     """Small settings that solve the two-step game in about 300 episodes on one CPU core.
 
     Exploration stays uniform (epsilon 1) as in the paper, so the buffer covers every joint action and the
     greedy policy shows what each mixer can represent. Keyword arguments override single fields.
     """
-    settings: dict[str, Any] = {
-        "epsilon_start": 1.0,
-        "epsilon_end": 1.0,
-        "learning_starts": 64,
-        "total_env_steps": 600,
-        "batch_size": 32,
-        "lr": 0.005,
-        "agent_hidden_dim": 16,
-        "mixer_embed_dim": 8,
-        "hypernet_hidden_dim": 16,
-        "buffer_mb": 1,
-        "target_update_interval": 10,
-        "eval_interval_steps": 10**9,
-        "eval_episodes": 1,
-        "checkpoint_interval_steps": 10**9,
-        "log_interval_steps": 100,
-        "device": "cpu",
-    }
-    settings.update(overrides)
-    return LearnerConfig.from_dict(settings)
+    return _small_game_config({"learning_starts": 64, "total_env_steps": 600}, overrides)
 
 
 #: Team reward of the non-monotonic matrix game: agent_0's action picks the row, agent_1's the column.
@@ -198,24 +203,4 @@ def matrix_game_config(**overrides: Any) -> LearnerConfig:
 
     Each episode is one step, so ``total_env_steps`` counts episodes. Keyword arguments override fields.
     """
-    settings: dict[str, Any] = {
-        "epsilon_start": 1.0,
-        "epsilon_end": 1.0,
-        "learning_starts": 32,
-        "total_env_steps": 300,
-        "batch_size": 32,
-        "lr": 0.005,
-        "agent_hidden_dim": 16,
-        "mixer_embed_dim": 8,
-        "hypernet_hidden_dim": 16,
-        "central_hidden_dim": 64,
-        "buffer_mb": 1,
-        "target_update_interval": 10,
-        "eval_interval_steps": 10**9,
-        "eval_episodes": 1,
-        "checkpoint_interval_steps": 10**9,
-        "log_interval_steps": 100,
-        "device": "cpu",
-    }
-    settings.update(overrides)
-    return LearnerConfig.from_dict(settings)
+    return _small_game_config({"learning_starts": 32, "total_env_steps": 300, "central_hidden_dim": 64}, overrides)

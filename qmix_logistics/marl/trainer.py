@@ -297,23 +297,30 @@ class _TrainingSession:
         n_updates = int(self.update_credit)
         self.update_credit -= n_updates
         started = time.perf_counter()
-        stats = [self._update(demo_only=False) for _ in range(n_updates)]
+        window = self._window()
+        stats = [self._update(window, demo_only=False) for _ in range(n_updates)]
         self.learn_seconds += time.perf_counter() - started
         return stats
 
     def _pretrain(self) -> list[dict[str, float]]:
         """The pre-training updates on the demonstrations alone (the ones a resumed run has not done yet)."""
         started = time.perf_counter()
-        stats = [self._update(demo_only=True) for _ in range(self.config.pretrain_updates - self.learner.updates)]
+        window = self._window()
+        stats = [self._update(window, demo_only=True)
+                 for _ in range(self.config.pretrain_updates - self.learner.updates)]
         self.learn_seconds += time.perf_counter() - started
         return stats
 
-    def _update(self, *, demo_only: bool) -> dict[str, float]:
+    def _window(self) -> tuple[int | None, int]:
+        """(chunk_len, burn_in) of the windows sampled now: one shape for replay and demonstration windows."""
+        demos = self.demo_buffer
+        return self.config.window(max(self.buffer.longest_episode, demos.longest_episode if demos is not None else 0))
+
+    def _update(self, window: tuple[int | None, int], *, demo_only: bool) -> dict[str, float]:
         """One gradient update on replay windows, with ``demo_batch_share`` of them from the demonstrations."""
         cfg = self.config
         demos = self.demo_buffer
-        longest = max(self.buffer.longest_episode, demos.longest_episode if demos is not None else 0)
-        chunk_len, burn_in = cfg.window(longest)
+        chunk_len, burn_in = window
         n_demo = 0 if demos is None else (cfg.batch_size if demo_only else round(cfg.batch_size * cfg.demo_batch_share))
         parts = []
         if n_demo < cfg.batch_size:
