@@ -15,7 +15,10 @@ def train_cmd(
     scenario: Optional[Path] = typer.Argument(None, help="Scenario YAML (its `training:` block holds the defaults)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda."),
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Total env steps (overrides training.total_env_steps)."),
-    envs: Optional[int] = typer.Option(None, "--envs", min=1, help="Env worker processes (overrides training.n_envs)."),
+    envs: Optional[int] = typer.Option(None, "--envs", min=1, help="Envs stepped in lockstep (overrides training.n_envs)."),
+    env_workers: Optional[int] = typer.Option(
+        None, "--env-workers", min=0, help="Processes that step them (overrides training.env_workers; 0 = in the "
+                                           "training process; default: chosen from one env's measured step time)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Training seed (overrides training.seed)."),
     mixer: Optional[str] = typer.Option(
         None, "--mixer", help="qmix, vdn, iql, qplex, cw_qmix, ow_qmix or qtran (overrides training.mixer)."),
@@ -50,7 +53,7 @@ def train_cmd(
         key, value = item.split("=", 1)
         overrides[key.strip()] = value
     for key, value in (("device", device if device != "auto" else None), ("total_env_steps", steps),
-                       ("n_envs", envs), ("seed", seed), ("mixer", mixer), ("teacher", teacher)):
+                       ("n_envs", envs), ("env_workers", env_workers), ("seed", seed), ("mixer", mixer), ("teacher", teacher)):
         if value is not None:
             overrides[key] = value
     if resume is None and scenario is None:

@@ -58,7 +58,7 @@ def controller(*, interrupting: bool = False):
 
 @pytest.mark.slow
 def test_two_worker_processes_collect_whole_episodes_and_shut_down():
-    runner = EnvRunner(make_two_step_game, n_envs=2, seed=0)
+    runner = EnvRunner(make_two_step_game, n_envs=2, seed=0, workers=2)
     with runner:
         assert runner.spec.agents == ("agent_0", "agent_1") and runner.spec.state_dim == 4
         explored = runner.run_episodes(controller(), [5, 6, 7], epsilon=1.0, rng=np.random.default_rng(0))
@@ -77,23 +77,23 @@ def test_two_worker_processes_collect_whole_episodes_and_shut_down():
 
 @pytest.mark.slow
 def test_worker_errors_reach_the_caller_and_workers_still_stop():
-    runner = EnvRunner(make_exploding_game, n_envs=2)
+    runner = EnvRunner(make_exploding_game, n_envs=2, workers=2)
     with pytest.raises(RuntimeError, match="boom in the simulator"):
         with runner:
             runner.run_episodes(controller(), [0, 1], greedy=True)
     assert all(not proc.is_alive() for proc in runner._procs)
     with pytest.raises(QlogError, match="must be Discrete"):
-        EnvRunner(make_box_action_game, n_envs=2)
+        EnvRunner(make_box_action_game, n_envs=2, workers=2)
     with pytest.raises(QlogError, match="observation of length 3") as info:
         EnvRunner(lambda seed: ShortObservationGame(), n_envs=1)
     assert info.value.source == "env ShortObservationGame"
     with pytest.raises(TypeError, match="must be picklable"):
-        EnvRunner(lambda seed: TwoStepGame(), n_envs=2)
+        EnvRunner(lambda seed: TwoStepGame(), n_envs=2, workers=1)
 
 
 @pytest.mark.slow
 def test_keyboard_interrupt_mid_episode_closes_the_workers():
-    runner = EnvRunner(make_two_step_game, n_envs=2)
+    runner = EnvRunner(make_two_step_game, n_envs=2, workers=2)
     with pytest.raises(KeyboardInterrupt):
         with runner:
             runner.run_episodes(controller(interrupting=True), [0, 1], greedy=True)
@@ -115,6 +115,32 @@ def test_same_seed_gives_identical_weights_and_another_seed_does_not(tmp_path):
 
 @pytest.mark.slow
 def test_training_with_two_env_workers(tmp_path):
-    config = two_step_config(total_env_steps=200, n_envs=2)
+    config = two_step_config(total_env_steps=200, n_envs=2, env_workers=2)
     result = train(make_two_step_game, config, tmp_path)
     assert result.env_steps == 200 and result.episodes == 100 and result.updates > 0
+
+
+@pytest.mark.slow
+def test_the_layout_of_envs_over_processes_does_not_change_the_episodes():
+    seeds, rng_seed = [3, 4, 5, 6, 7, 8, 9], 11
+    played = {}
+    for workers in (0, 1, 2, 4):
+        with EnvRunner(make_two_step_game, n_envs=4, seed=1, workers=workers) as runner:
+            assert runner.workers == workers and len(runner._procs) == workers
+            played[workers] = runner.run_episodes(controller(), seeds, epsilon=0.5, rng=np.random.default_rng(rng_seed))
+    for workers in (1, 2, 4):
+        for a, b in zip(played[0], played[workers], strict=True):
+            assert a.seed == b.seed and np.array_equal(a.actions, b.actions) and np.array_equal(a.obs, b.obs)
+
+
+def test_cheap_envs_step_in_process_and_slow_ones_in_workers():
+    from qmix_logistics.marl.runner import choose_workers
+
+    assert choose_workers(8, 2e-5, cores=2) == 0  # a pipe round trip costs more than stepping here
+    assert choose_workers(8, 2e-3, cores=2) == 2
+    assert choose_workers(3, 5e-3, cores=16) == 3
+    assert choose_workers(8, 2e-3, cores=1) == 0 and choose_workers(1, 1.0, cores=8) == 0
+    with EnvRunner(make_two_step_game, n_envs=3) as runner:  # the two-step game is far too cheap for a pipe
+        assert runner.workers == 0 and runner.step_seconds is not None and "3 envs in this process" in runner.describe()
+        episodes = runner.run_episodes(controller(), [0, 1, 2, 3], greedy=True)
+    assert [ep.length for ep in episodes] == [2, 2, 2, 2]

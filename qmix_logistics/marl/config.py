@@ -31,6 +31,7 @@ RESUMABLE_FIELDS = frozenset(
         "log_interval_steps",
         "save_buffer",
         "n_envs",
+        "env_workers",
         "device",
         "torch_threads",
     }
@@ -132,7 +133,12 @@ class LearnerConfig(BaseModel):
     learning_starts: int = Field(10_000, ge=0)
     """Env steps to collect before the first gradient update."""
     n_envs: int = Field(1, ge=1)
-    """Environments stepped in parallel worker processes (1 runs in this process)."""
+    """Environments stepped in lockstep, their agents acting in one batched forward pass; each round of
+    collection plays one episode in each."""
+    env_workers: int | None = Field(None, ge=0)
+    """Processes that step those envs, each holding ``n_envs / env_workers`` of them (0: all in the training
+    process). None measures one env's step time and uses processes only where that saves time (cheap envs
+    step faster in-process than through a pipe). The layout never changes the results."""
     max_wall_minutes: float | None = Field(None, gt=0.0)
     """Stop early (with a final evaluation and checkpoint) once a session has trained this long; None = no cap."""
     total_env_steps: int = Field(1_000_000, ge=1)
@@ -159,6 +165,8 @@ class LearnerConfig(BaseModel):
     def _check_consistency(self) -> LearnerConfig:
         if self.epsilon_end > self.epsilon_start:
             raise ValueError("epsilon_end must not exceed epsilon_start")
+        if self.env_workers is not None and self.env_workers > self.n_envs:
+            raise ValueError(f"env_workers ({self.env_workers}) cannot exceed n_envs ({self.n_envs})")
         return self
 
     @classmethod

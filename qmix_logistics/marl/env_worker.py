@@ -1,4 +1,4 @@
-"""The worker-process side of the EnvRunner: one env behind a pipe.
+"""The worker-process side of the EnvRunner: a few envs behind one pipe.
 
 A spawned worker imports this module, hence ``qmix_logistics.marl`` and torch with it, plus whatever the
 env factory needs. Torch makes workers start a few seconds later (two workers on two busy cores: 2 to 6 s
@@ -17,22 +17,23 @@ from qmix_logistics.common.errors import QlogError
 from .env_contract import EnvAdapter, EnvFactory
 
 
-def worker_main(conn: Connection, make_env: EnvFactory, seed: int) -> None:
-    """Own one env and answer ("reset", seed) / ("step", actions) / ("close", None) until closed.
+def worker_main(conn: Connection, make_env: EnvFactory, seeds: list[int]) -> None:
+    """Own one env per seed (env j made with ``make_env(seeds[j])``) and answer ("reset", {j: seed}) /
+    ("step", {j: actions}) with {j: StepArrays}, stepping the named envs one after the other, until
+    ("close", None).
 
     Replies are ("ok", payload) or, once, ("error", details) after which the worker exits.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it then closes us
-    adapter: EnvAdapter | None = None
+    adapters: list[EnvAdapter] = []
     try:
-        adapter = EnvAdapter(make_env(seed), probe_seed=seed)
-        conn.send(("ok", adapter.spec))
+        for seed in seeds:
+            adapters.append(EnvAdapter(make_env(seed), probe_seed=seed))
+        conn.send(("ok", [adapter.spec for adapter in adapters]))
         while True:
-            command, argument = conn.recv()
-            if command == "reset":
-                conn.send(("ok", adapter.reset(argument)))
-            elif command == "step":
-                conn.send(("ok", adapter.step(argument)))
+            command, arguments = conn.recv()
+            if command in ("reset", "step"):
+                conn.send(("ok", {j: getattr(adapters[j], command)(arg) for j, arg in arguments.items()}))
             elif command == "close":
                 break
             else:
@@ -50,7 +51,7 @@ def worker_main(conn: Connection, make_env: EnvFactory, seed: int) -> None:
         with contextlib.suppress(BrokenPipeError, OSError):
             conn.send(("error", error))
     finally:
-        if adapter is not None:
+        for adapter in adapters:
             with contextlib.suppress(Exception):  # a failing close must not hide the real error
                 adapter.close()
         conn.close()

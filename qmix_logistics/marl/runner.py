@@ -1,8 +1,11 @@
 """EnvRunner: steps K environments in lockstep and returns whole episodes.
 
-Each of the K envs lives in its own worker process (spawned, talking over a pipe) so slow Python simulators
-run in parallel, while the main process picks actions for all K envs x N agents in ONE batched forward pass.
-With K = 1 the env runs in this process, which keeps tests fast and tracebacks readable.
+The main process picks actions for all K envs x N agents in ONE batched step of the agent network. The K
+envs run either in this process, one after the other (cheap envs, where a pipe round trip would cost more
+than the step), or spread over W spawned worker processes that each hold K / W of them and step them
+together, so slow Python simulators run in parallel. Unless told, the runner measures one env's step time
+and the cores it may use, and picks W from them (:func:`choose_workers`). The layout never changes the
+results: env k is made with ``make_env(seed + k)`` and gets the same actions wherever it runs.
 
 Episodes are collected in rounds: every env plays one whole episode per round, and envs that finish early
 wait for the rest. That costs some idle time when lengths differ, but a round boundary is a point where no
@@ -12,8 +15,11 @@ env is mid-episode, so checkpoints taken there resume exactly.
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing as mp
+import os
 import pickle
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -61,46 +67,138 @@ class _EpisodeRecord:
         )
 
 
-class EnvRunner:
-    """K envs (worker processes when K > 1) played in lockstep with one batched action selection."""
+#: Cost of one lockstep exchange with a worker process (send, pickle both ways, wake-up), in seconds; measured
+#: on a 2-core VM with dispatch-sized observations. Used only to choose the layout.
+EXCHANGE_SECONDS = 3e-4
+#: Spreading envs over processes must save at least this share of the in-process step time to be chosen.
+MIN_SAVING = 0.3
 
-    def __init__(self, make_env: EnvFactory, n_envs: int = 1, *, seed: int = 0, start_method: str = "spawn") -> None:
-        """Create env k with ``make_env(seed + k)``; ``make_env`` must be picklable when n_envs > 1."""
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. under taskset; else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def choose_workers(n_envs: int, step_seconds: float, cores: int) -> int:
+    """Worker processes for ``n_envs`` envs that take ``step_seconds`` a step: 0 (step them all here) unless
+    stepping them on ``min(n_envs, cores)`` processes saves at least ``MIN_SAVING`` of the time."""
+    if n_envs <= 1 or cores <= 1:
+        return 0
+    workers = min(n_envs, cores)
+    here = n_envs * step_seconds
+    spread = math.ceil(n_envs / workers) * step_seconds + EXCHANGE_SECONDS
+    return workers if spread <= (1.0 - MIN_SAVING) * here else 0
+
+
+def measure_step_seconds(adapter: EnvAdapter, seed: int, *, steps: int = 32, budget_s: float = 1.0) -> float:
+    """Mean seconds per step of ``adapter`` with uniform valid random actions (resetting as episodes end).
+
+    The env is reset with ``seed`` first; episodes are reproducible from their seed alone, so this leaves no
+    trace in later episodes."""
+    rng = np.random.default_rng(seed)
+    arrays = adapter.reset(seed)
+    done, started = 0, time.perf_counter()
+    while done < steps and (done == 0 or time.perf_counter() - started < budget_s):
+        keys = np.where(arrays.avail, 1.0 + rng.random(arrays.avail.shape), 0.0)
+        arrays = adapter.step(keys.argmax(axis=1))
+        done += 1
+        if arrays.done:
+            arrays = adapter.reset(seed + done)
+    return (time.perf_counter() - started) / done
+
+
+class EnvRunner:
+    """K envs, in this process or in worker processes, played in lockstep with one batched action selection."""
+
+    def __init__(
+        self,
+        make_env: EnvFactory,
+        n_envs: int = 1,
+        *,
+        seed: int = 0,
+        workers: int | None = None,
+        start_method: str = "spawn",
+    ) -> None:
+        """Create env k with ``make_env(seed + k)``.
+
+        ``workers``: processes that step the envs (0 = all in this process; at most ``n_envs``); None measures
+        one env's step time and picks with :func:`choose_workers`. ``make_env`` must be picklable when workers
+        are used.
+        """
+        if workers is not None and not 0 <= workers <= n_envs:
+            raise ValueError(f"workers must be between 0 and n_envs={n_envs}, got {workers}")
         self.n_envs = n_envs
-        self._local: EnvAdapter | None = None
+        self._local: list[EnvAdapter] = []
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
+        self._members: list[list[int]] = []  # env indices held by each worker
+        self._where: list[tuple[int, int]] = []  # env index -> (worker, position in that worker)
         self._closed = False
-        if n_envs == 1:
-            self._local = EnvAdapter(make_env(seed), probe_seed=seed)
-            self.spec: EnvSpec = self._local.spec
+        self.step_seconds: float | None = None
+        """One env's measured step time, when the layout was chosen automatically."""
+        if workers is None and n_envs == 1:
+            workers = 0
+        if workers is None:
+            probe = EnvAdapter(make_env(seed), probe_seed=seed)
+            self.step_seconds = measure_step_seconds(probe, seed)
+            workers = choose_workers(n_envs, self.step_seconds, available_cores())
+            if workers == 0:
+                self._local.append(probe)
+            else:
+                probe.close()
+        self.workers = workers
+        """Worker processes in use (0: the envs step in this process)."""
+        if workers == 0:
+            try:
+                for k in range(len(self._local), n_envs):
+                    self._local.append(EnvAdapter(make_env(seed + k), probe_seed=seed + k))
+            except BaseException:
+                self.close()
+                raise
+            self._check_same([adapter.spec for adapter in self._local])
+            self.spec: EnvSpec = self._local[0].spec
             return
         try:
             pickle.dumps(make_env)
         except Exception as exc:
             raise TypeError(
-                "with n_envs > 1, make_env must be picklable (a module-level function or a functools.partial "
+                "with worker processes, make_env must be picklable (a module-level function or a functools.partial "
                 f"of one), got {make_env!r}: {exc}"
             ) from None
         context = mp.get_context(start_method)
+        self._members = [list(map(int, part)) for part in np.array_split(np.arange(n_envs), workers)]
+        self._where = [(w, j) for w, members in enumerate(self._members) for j in range(len(members))]
         try:
-            for k in range(n_envs):
+            for w, members in enumerate(self._members):
                 parent_conn, child_conn = context.Pipe()
                 proc = context.Process(
-                    target=worker_main, args=(child_conn, make_env, seed + k), daemon=True, name=f"env-worker-{k}"
+                    target=worker_main, args=(child_conn, make_env, [seed + k for k in members]), daemon=True,
+                    name=f"env-worker-{w}",
                 )
                 proc.start()
                 child_conn.close()
                 self._conns.append(parent_conn)
                 self._procs.append(proc)
-            specs = [self._receive(k) for k in range(n_envs)]
+            specs = [spec for w in range(workers) for spec in self._receive(w)]
         except BaseException:
             self.close()
             raise
+        self._check_same(specs)
+        self.spec = specs[0]
+
+    def describe(self) -> str:
+        """The layout in words, for logs: how many envs, where they step, and the measured step time."""
+        where = "in this process" if self.workers == 0 else f"in {self.workers} worker processes"
+        measured = "" if self.step_seconds is None else f" (one env step: {1000 * self.step_seconds:.2f} ms)"
+        return f"{self.n_envs} env{'s' if self.n_envs != 1 else ''} {where}{measured}"
+
+    def _check_same(self, specs: list[EnvSpec]) -> None:
         if any(spec != specs[0] for spec in specs):
             self.close()
             raise QlogError("envs made with different seeds disagree on agents or sizes", source="make_env")
-        self.spec = specs[0]
 
     def __enter__(self) -> EnvRunner:
         return self
@@ -108,27 +206,34 @@ class EnvRunner:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _receive(self, k: int) -> Any:
+    def _receive(self, w: int) -> Any:
         try:
-            status, payload = self._conns[k].recv()
+            status, payload = self._conns[w].recv()
         except (EOFError, ConnectionResetError):
-            self._procs[k].join(timeout=1)
-            code = self._procs[k].exitcode
-            raise RuntimeError(f"env worker {k} exited unexpectedly (exit code {code})") from None
+            self._procs[w].join(timeout=1)
+            code = self._procs[w].exitcode
+            raise RuntimeError(f"env worker {w} exited unexpectedly (exit code {code})") from None
         if status == "ok":
             return payload
         if payload["qlog"]:
             raise QlogError(payload["message"], source=payload["source"], field=payload["field"])
-        raise RuntimeError(f"env worker {k} failed:\n{payload['traceback']}")
+        raise RuntimeError(f"env worker {w} failed:\n{payload['traceback']}")
 
     def _broadcast(self, command: str, arguments: dict[int, Any]) -> dict[int, StepArrays]:
         """Send one command to several envs, then gather the answers (so workers run in parallel)."""
-        if self._local is not None:
-            handler = self._local.reset if command == "reset" else self._local.step
-            return {k: handler(arg) for k, arg in arguments.items()}
+        if self._local:
+            return {k: getattr(self._local[k], command)(arg) for k, arg in arguments.items()}
+        parts: dict[int, dict[int, Any]] = {}
         for k, arg in arguments.items():
-            self._conns[k].send((command, arg))
-        return {k: self._receive(k) for k in arguments}
+            w, j = self._where[k]
+            parts.setdefault(w, {})[j] = arg
+        for w, part in parts.items():
+            self._conns[w].send((command, part))
+        answers: dict[int, StepArrays] = {}
+        for w in parts:
+            for j, arrays in self._receive(w).items():
+                answers[self._members[w][j]] = arrays
+        return answers
 
     def run_episodes(
         self,
@@ -206,8 +311,9 @@ class EnvRunner:
         if self._closed:
             return
         self._closed = True
-        if self._local is not None:
-            self._local.close()
+        for adapter in self._local:
+            adapter.close()
+        if not self._procs:
             return
         for conn in self._conns:
             with contextlib.suppress(BrokenPipeError, OSError):

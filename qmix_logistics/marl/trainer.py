@@ -115,7 +115,7 @@ def train(
     if config.torch_threads is not None:
         torch.set_num_threads(config.torch_threads)
     try:
-        with EnvRunner(make_env, config.n_envs, seed=config.seed) as runner:
+        with EnvRunner(make_env, config.n_envs, seed=config.seed, workers=config.env_workers) as runner:
             session = _TrainingSession(runner, config, run_dir, device, eval_fn, extra_metadata or {},
                                        demonstrations)
             if resume:
@@ -203,6 +203,7 @@ class _TrainingSession:
         first_step = self.env_steps
         log = RunLog(self.run_dir, resume_step=self.resume_step)
         log.log_text("config", str(cfg.to_dict()))
+        log.log_text("envs", self.runner.describe())
         window = _LogWindow(self.env_steps)
 
         def report(note: str | None = None) -> None:
@@ -239,6 +240,7 @@ class _TrainingSession:
                 if before == first_step:  # the first episodes tell what the memory budget buys
                     capacity = self.buffer.describe(int(np.mean([ep.length for ep in episodes])))
                     log.log_text("buffer", capacity)
+                    capacity += f"; {self.runner.describe()}"
                 if _crossed(before, self.env_steps, cfg.log_interval_steps):
                     log.log_progress(window.row(self, cfg.epsilon_at(self.env_steps)))
                     logged_at = self.env_steps
