@@ -149,3 +149,57 @@ def test_schedules_and_windows():
     assert config.window(50) == (None, 0)
     assert config.window(1500) == (64, 16)
     assert LearnerConfig(chunk_len=32, burn_in=8).window(10) == (32, 8)
+
+
+def stepwise_lambda_returns(rewards, terminated, next_values, mask, gamma, td_lambda):
+    """The lambda-return by its backward recursion, one step at a time: the reference for td_targets."""
+    targets = torch.zeros(torch.broadcast_shapes(rewards.shape, next_values.shape))
+    following = torch.zeros_like(targets[:, 0])
+    for t in reversed(range(rewards.shape[1])):
+        has_next = mask[:, t + 1] if t + 1 < rewards.shape[1] else torch.zeros_like(mask[:, t])
+        bootstrap = (1.0 - td_lambda * has_next) * next_values[:, t] + td_lambda * has_next * following
+        step_gamma = gamma[:, t] if isinstance(gamma, torch.Tensor) else gamma
+        following = rewards[:, t] + step_gamma * (1.0 - terminated[:, t]) * bootstrap
+        targets[:, t] = following
+    return targets
+
+
+@pytest.mark.parametrize("n_values", [1, 3])
+def test_lambda_returns_solved_at_once_equal_the_backward_recursion(n_values):
+    generator = torch.Generator().manual_seed(0)
+    rewards = torch.randn(6, 40, 1, generator=generator)
+    next_values = torch.randn(6, 40, n_values, generator=generator)
+    terminated = (torch.rand(6, 40, 1, generator=generator) < 0.05).float()
+    mask = torch.ones(6, 40, 1)
+    mask[1, 25:], mask[4, 3:] = 0.0, 0.0  # windows that end early
+    per_step_gamma = 0.95 ** torch.rand(6, 40, 1, generator=generator)  # per elapsed time
+    for gamma in (0.97, per_step_gamma):
+        for lam in (0.0, 0.6, 1.0):
+            solved = td_targets(rewards, terminated, next_values, mask, gamma, lam)
+            assert torch.allclose(solved, stepwise_lambda_returns(rewards, terminated, next_values, mask, gamma, lam),
+                                  atol=1e-5)
+
+
+def test_burn_in_warms_each_window_from_its_own_episode_start():
+    from qmix_logistics.marl import EnvSpec, QLearner
+
+    buffer = EpisodeBuffer(N_AGENTS, OBS_DIM, 2, N_ACTIONS, memory_mb=1)
+    for episode_id, length in enumerate([3, 17, 40]):
+        buffer.add(labelled_episode(episode_id, length))
+    batch = buffer.sample(64, np.random.default_rng(1), chunk_len=8, burn_in=6)
+    assert not bool(batch.first[:, 1:6].any(dim=1).all()) and bool(batch.first[:, 1:6].any())  # both kinds
+    spec = EnvSpec(("a", "b"), OBS_DIM, 2, N_ACTIONS)
+    learner = QLearner(spec, LearnerConfig(agent_hidden_dim=8))
+    agent, u = learner.agent, batch.burn_in
+    q = learner._unroll(agent, batch, grad=False)
+    # reference: step through the burn-in one slot at a time, zeroing the state at each episode start
+    b, slots, n = batch.obs.shape[:3]
+    obs = batch.obs.transpose(1, 2).reshape(b * n, slots, -1)
+    last = batch.last_actions.transpose(1, 2).reshape(b * n, slots)
+    keep = (~batch.first).float().repeat_interleave(n, dim=0)
+    ids, hidden = torch.arange(n).repeat(b), agent.init_hidden(b * n)
+    with torch.no_grad():
+        for t in range(u):
+            _, hidden = agent(obs[:, t : t + 1], last[:, t : t + 1], ids, hidden * keep[:, t : t + 1])
+        want, _ = agent(obs[:, u:], last[:, u:], ids, hidden * keep[:, u : u + 1])
+    assert torch.allclose(q, want.view(b, n, slots - u, -1).transpose(1, 2), atol=1e-5)

@@ -70,17 +70,19 @@ def td_targets(
     not_done = 1.0 - terminated
     if td_lambda is None:
         return rewards + gamma * not_done * next_values
-    # the team reward [B, C, 1] broadcasts against per-agent values [B, C, N] for IQL
-    targets = rewards.new_zeros(torch.broadcast_shapes(rewards.shape, next_values.shape))
-    following = torch.zeros_like(targets[:, 0])
-    for t in reversed(range(rewards.shape[1])):
-        has_next = mask[:, t + 1] if t + 1 < rewards.shape[1] else torch.zeros_like(mask[:, t])
-        blend = td_lambda * has_next
-        bootstrap = (1.0 - blend) * next_values[:, t] + blend * following
-        step_gamma = gamma[:, t] if isinstance(gamma, torch.Tensor) else gamma
-        following = rewards[:, t] + step_gamma * not_done[:, t] * bootstrap
-        targets[:, t] = following
-    return targets
+    # G_t = a_t + c_t G_{t+1}: a linear recurrence, solved for all t at once (no Python loop over time) as
+    # G_t = sum_{k >= t} (prod_{t <= j < k} c_j) a_k, with the products from one cumulative product.
+    length = rewards.shape[1]
+    has_next = torch.cat([mask[:, 1:], torch.zeros_like(mask[:, :1])], dim=1)
+    blend = td_lambda * has_next
+    step_gamma = gamma * not_done  # [B, C, 1] (or a float times it)
+    a = rewards + step_gamma * (1.0 - blend) * next_values  # [B, C, X]; X = 1 mixed, N for IQL
+    c = (step_gamma * blend).expand_as(a)
+    a_bx, c_bx = a.transpose(1, 2), c.transpose(1, 2)  # [B, X, C]
+    later = torch.ones(length, length, dtype=torch.bool, device=a.device).triu()  # [t, j]: j >= t
+    products = torch.where(later, c_bx.unsqueeze(-2), torch.ones_like(c_bx).unsqueeze(-2)).cumprod(dim=-1)
+    weights = torch.cat([torch.ones_like(products[..., :1]), products[..., :-1]], dim=-1) * later  # [B, X, t, k]
+    return (weights @ a_bx.unsqueeze(-1)).squeeze(-1).transpose(1, 2)
 
 
 class QLearner:
@@ -130,9 +132,14 @@ class QLearner:
         with torch.no_grad():
             if u > 0 and bool(keep[:, 1:u].all()):
                 _, hidden = agent(obs[:, :u], last[:, :u], ids, hidden)  # no episode starts inside: one call
-            else:
-                for t in range(u):
-                    _, hidden = agent(obs[:, t : t + 1], last[:, t : t + 1], ids, hidden * keep[:, t : t + 1])
+            elif u > 0:
+                # a row whose episode starts at slot s < u warms up on slots s..u-1 only: shift it to the
+                # front and let a packed sequence stop each row at its own length
+                slots_before = torch.arange(u, device=self.device)
+                start = torch.where(keep[:, :u] == 0, slots_before, torch.zeros_like(slots_before)).amax(dim=1)
+                index = (start[:, None] + slots_before[None, :]).clamp(max=u - 1)
+                shifted_obs = obs[:, :u].gather(1, index[..., None].expand(-1, -1, obs.shape[-1]))
+                hidden = agent.final_hidden(shifted_obs, last[:, :u].gather(1, index), ids, u - start)
         hidden = hidden * keep[:, u : u + 1]
         with torch.set_grad_enabled(grad):
             q, _ = agent(obs[:, u:], last[:, u:], ids, hidden)

@@ -59,6 +59,16 @@ class RNNAgent(nn.Module):
         out, h_last = self.gru(x, hidden.unsqueeze(0).contiguous())
         return self.fc_out(out), h_last.squeeze(0)
 
+    def final_hidden(
+        self, obs: torch.Tensor, last_actions: torch.Tensor, agent_ids: torch.Tensor, lengths: torch.Tensor
+    ) -> torch.Tensor:
+        """Hidden state after each row's first ``lengths[b]`` steps (>= 1), starting from zeros; one GRU call
+        on a packed batch. obs [B, T, obs_dim], last_actions [B, T], agent_ids [B], lengths [B] -> [B, H]."""
+        x = F.relu(self.fc_in(self.build_inputs(obs, last_actions, agent_ids)))
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, h_last = self.gru(packed, self.init_hidden(obs.shape[0]).unsqueeze(0))
+        return h_last.squeeze(0)
+
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # exact identity, and no overflow warnings for large |x|
