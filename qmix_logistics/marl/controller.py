@@ -109,6 +109,7 @@ class DecentralizedPolicy:
         self.agent = copy.deepcopy(agent).to(device).eval()
         for param in self.agent.parameters():
             param.requires_grad_(False)
+        self._step = AgentStepper(self.agent)  # decisions run in numpy on these frozen weights
         self.device = torch.device(device)
         self.n_agents, self.n_actions = agent.n_agents, agent.n_actions
         self.obs_dim, self.hidden_dim = agent.obs_dim, agent.hidden_dim
@@ -143,7 +144,6 @@ class DecentralizedPolicy:
 
     __call__ = act
 
-    @torch.no_grad()
     def act_batch(
         self,
         observations: np.ndarray,
@@ -158,14 +158,8 @@ class DecentralizedPolicy:
         last_actions [B] (-1 = none), hidden [B, hidden_dim] -> (actions [B], q [B, n_actions], hidden [B, H]).
         """
         obs, masks, ids, last, h = self._check_inputs(observations, action_masks, agent_indices, last_actions, hidden)
-        q, new_h = self.agent(
-            torch.from_numpy(obs).to(self.device).unsqueeze(1),
-            torch.from_numpy(last).to(self.device).unsqueeze(1),
-            torch.from_numpy(ids).to(self.device),
-            torch.from_numpy(h).to(self.device),
-        )
-        q_np = q.squeeze(1).cpu().numpy()
-        return greedy_actions(q_np, masks), q_np, new_h.cpu().numpy()
+        q, new_h = self._step(obs, last, ids, h)
+        return greedy_actions(q, masks), q, new_h
 
     def _check_inputs(self, *arrays: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Validate (observations, action_masks, agent_indices, last_actions, hidden); bad input is the caller's."""

@@ -186,6 +186,21 @@ class EnvAdapter:
         return duration
 
     def _stack(self, observations: dict[str, Any], *, done: bool) -> StepArrays:
+        state = np.asarray(self.env.state(), dtype=np.float32).reshape(-1)
+        if self._state_dim is not None and state.shape[0] != self._state_dim:
+            raise QlogError(f"state() changed length from {self._state_dim} to {state.shape[0]}", source=self.source)
+        try:  # the common case in one stacking call per field; anything unusual takes the checked path
+            entries = [observations[agent] for agent in self._agents]
+            obs = np.stack([entry["observation"] for entry in entries]).astype(np.float32, copy=False)
+            masks = np.stack([entry["action_mask"] for entry in entries])
+            if obs.shape == (len(self._agents), self._obs_dim) and masks.shape == (len(self._agents), self._n_actions):
+                return StepArrays(obs=obs, avail=masks != 0, state=state)
+        except (KeyError, TypeError, ValueError, IndexError):
+            pass
+        return self._stack_checked(observations, state, done=done)
+
+    def _stack_checked(self, observations: dict[str, Any], state: np.ndarray, *, done: bool) -> StepArrays:
+        """Agent by agent, naming the agent whose entry breaks the contract."""
         obs = np.zeros((len(self._agents), self._obs_dim), dtype=np.float32)
         avail = np.zeros((len(self._agents), self._n_actions), dtype=bool)
         for i, agent in enumerate(self._agents):
@@ -206,9 +221,6 @@ class EnvAdapter:
                     source=self.source,
                 )
             obs[i], avail[i] = vector, mask != 0
-        state = np.asarray(self.env.state(), dtype=np.float32).reshape(-1)
-        if self._state_dim is not None and state.shape[0] != self._state_dim:
-            raise QlogError(f"state() changed length from {self._state_dim} to {state.shape[0]}", source=self.source)
         return StepArrays(obs=obs, avail=avail, state=state)
 
     def _check_valid_action(self, arrays: StepArrays, where: str) -> None:
