@@ -30,8 +30,18 @@ def eval_cmd(
                                      "playing only the days it had not finished."),
     planner_time_limit: float = typer.Option(None, "--planner-time-limit",
                                              help="Search seconds per re-plan of the ortools/pyvrp planners."),
+    executor: str = typer.Option("local", "--executor", help="Where the days run: local processes or a ray cluster."),
+    workers: int = typer.Option(None, "--workers", min=1,
+                                help="Local processes playing days at once (default: one per core; 1 plays them "
+                                     "in this process)."),
+    address: str = typer.Option(None, "--address", help="Ray cluster address (with --executor ray; default: a "
+                                                        "local Ray instance)."),
 ) -> None:
-    """Compare policies on the same seeded days: KPI means with 95 % intervals, paired wins, timing."""
+    """Compare policies on the same seeded days: KPI means with 95 % intervals, paired wins, timing.
+
+    Days are independent jobs: they run on all local cores by default, or on a Ray cluster; results of
+    deterministic policies do not depend on where they ran.
+    """
     from qmix_logistics.evaluation.eval_run import run_eval
     from qmix_logistics.evaluation.journal import RunStopped
     from qmix_logistics.evaluation.render import display_rows, pair_rows
@@ -40,7 +50,8 @@ def eval_cmd(
     try:
         with ProgressReporter("eval") as progress:
             run = run_eval(scenario, specs, episodes, seed, out_dir=out_dir, resume=resume,
-                           planner_time_limit_s=planner_time_limit, on_progress=progress)
+                           planner_time_limit_s=planner_time_limit, on_progress=progress,
+                           executor=executor, workers=workers, address=address)
     except RunStopped as stopped:
         print_stopped(stopped.folder, stopped.days_kept)
         raise typer.Exit(130) from None

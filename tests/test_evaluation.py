@@ -73,6 +73,20 @@ def test_evaluation_is_reproducible_and_paired_by_seed():
     assert len(rows) == 6 and {r["policy"] for r in rows} == {"greedy", "random"}
 
 
+@pytest.mark.slow
+def test_days_played_by_a_process_pool_equal_the_days_played_here(tmp_path):
+    from qmix_logistics.evaluation.journal import DayJournal
+
+    scenario = scenario_from_dict(short_day_dict())
+    here = evaluate(scenario, ["greedy", "random"], 3, seed=4)
+    settings = {"test": 1}
+    with DayJournal.open(tmp_path, "eval", settings) as journal:
+        pooled = evaluate(scenario, ["greedy", "random"], 3, seed=4, workers=2, journal=journal)
+    assert without_timing(pooled) == without_timing(here)
+    with DayJournal.open(tmp_path, "eval", settings) as journal:  # every day was journaled as it ended
+        assert len(journal.rows) == 6
+
+
 def test_statistics_are_computed_once_per_report(monkeypatch, tmp_path):
     scenario = scenario_from_dict(short_day_dict())
     report = evaluate(scenario, ["greedy", "random"], 2, seed=4)
@@ -101,7 +115,7 @@ def test_qlog_eval_writes_json_csv_and_chart(tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(app, [
         "eval", str(scenario_file), "--policies", "greedy,random,ortools", "--episodes", "2",
-        "--seed", "3", "--out-dir", str(out), "--planner-time-limit", "0.05"])
+        "--seed", "3", "--out-dir", str(out), "--planner-time-limit", "0.05", "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert "random vs greedy" in result.output and "cost W-T-L" in result.output
     data = json.loads((out / "eval.json").read_text())
@@ -128,7 +142,7 @@ def test_qlog_eval_writes_plain_progress_lines_when_stderr_is_a_file(tmp_path, m
     log = tmp_path / "log"
     with open(log, "w") as stderr:
         done = subprocess.run([sys.executable, "-m", "qlog_cli.app", "eval", str(scenario_file),
-                               "--policies", "greedy,random", "--episodes", "2"],
+                               "--policies", "greedy,random", "--episodes", "2", "--workers", "1"],
                               stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=300)
     assert done.returncode == 0, log.read_text()
     lines = log.read_text().splitlines()

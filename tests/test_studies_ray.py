@@ -1,9 +1,11 @@
-"""The Ray executor gives the same rows as the local one for the same seeds (skipped without Ray)."""
+"""The Ray executor gives the same rows as the local one for the same seeds, for studies and for `qlog eval`
+(skipped without Ray)."""
 
 from __future__ import annotations
 
 import pytest
 
+from qmix_logistics.evaluation.compare import evaluate
 from qmix_logistics.studies.sweep import run_sweep
 
 ray = pytest.importorskip("ray", reason="ray is an optional extra: pip install 'qmix-logistics[ray]'")
@@ -28,3 +30,12 @@ def test_ray_equals_local(small_scenario, local_ray):
     assert remote.executor == "ray"
     assert deterministic(remote.rows()) == deterministic(local.rows())
     assert ray.is_initialized()  # a session the caller started is left running
+
+
+@pytest.mark.slow
+def test_eval_days_on_ray_equal_the_days_played_here(small_scenario, local_ray):
+    here = evaluate(small_scenario, ["greedy", "batching"], 3, seed=8)
+    remote = evaluate(small_scenario, ["greedy", "batching"], 3, seed=8, executor="ray")
+    for label in ("greedy", "batching"):
+        assert [e.kpis for e in remote.episodes[label]] == [e.kpis for e in here.episodes[label]]
+        assert [e.seed for e in remote.episodes[label]] == [8, 9, 10]

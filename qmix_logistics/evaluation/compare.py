@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from qmix_logistics.common.errors import QlogError
+from qmix_logistics.common.parallel import check_executor, parallel_map
 from qmix_logistics.common.stats import (
     CONFIDENCE,
     RESAMPLES,
@@ -213,7 +214,8 @@ def check_eval_args(policies: list[str], episodes: int, planner_time_limit_s: fl
 
 def evaluate(scenario: Scenario, policies: list[str], episodes: int, seed: int | None = None, *,
              on_progress: OnProgress | None = None, planner_time_limit_s: float | None = None,
-             journal: DayJournal | None = None) -> EvalReport:
+             journal: DayJournal | None = None, executor: str = "local", workers: int | None = 1,
+             address: str | None = None) -> EvalReport:
     """Play ``episodes`` days per policy on the paired seeds ``seed..seed+episodes-1``.
 
     ``policies`` are specs for :func:`make_policy` (names, checkpoints, URLs), all built before
@@ -221,19 +223,24 @@ def evaluate(scenario: Scenario, policies: list[str], episodes: int, seed: int |
     time of the rolling-horizon planners. ``on_progress`` gets one event before the first day and
     one after every day played. ``seed=None`` starts at the scenario's seed. With ``journal``, the
     days it holds are reused and every newly finished day is appended to it.
+
+    Days run in this process with ``workers=1`` (the default), else as independent jobs on
+    ``executor``: a local pool of ``workers`` processes (None: one per core) or Ray (``address``: a
+    cluster, else a local instance). Each job builds its policy from the spec again, so the results of
+    deterministic policies are the same wherever the days ran.
     """
     check_eval_args(policies, episodes, planner_time_limit_s)
+    check_executor(executor, address)
     first = scenario.seed if seed is None else int(seed)
     seeds = [first + i for i in range(episodes)]
     built: list[tuple[str, str, Policy]] = []
     try:
         for spec in policies:
-            policy = make_policy(spec, scenario)
-            if planner_time_limit_s is not None and isinstance(policy, RollingHorizonPolicy):
-                policy.config = replace(policy.config, time_limit_s=planner_time_limit_s)
+            policy = _built_policy(scenario, spec, planner_time_limit_s)
             label = _unique_label(str(getattr(policy, "name", spec)), [b[0] for b in built])
             built.append((label, spec, policy))
-        return _play(scenario, built, seeds, on_progress, planner_time_limit_s, journal)
+        jobs = None if executor == "local" and workers == 1 else _Jobs(executor, workers, address)
+        return _play(scenario, built, seeds, on_progress, planner_time_limit_s, journal, jobs)
     finally:
         for _label, _spec, policy in built:
             close = getattr(policy, "close", None)
@@ -241,9 +248,48 @@ def evaluate(scenario: Scenario, policies: list[str], episodes: int, seed: int |
                 close()
 
 
+def _built_policy(scenario: Scenario, spec: str, planner_time_limit_s: float | None) -> Policy:
+    policy = make_policy(spec, scenario)
+    if planner_time_limit_s is not None and isinstance(policy, RollingHorizonPolicy):
+        policy.config = replace(policy.config, time_limit_s=planner_time_limit_s)
+    return policy
+
+
+@dataclass(frozen=True)
+class _Jobs:
+    """Where the days of a parallel evaluation run."""
+
+    executor: str
+    workers: int | None
+    address: str | None
+
+
+@dataclass(frozen=True)
+class _Day:
+    """One day of one policy, as a job for another process."""
+
+    scenario: Scenario
+    spec: str
+    seed: int
+    planner_time_limit_s: float | None
+
+
+def _play_day(day: _Day) -> tuple[EpisodeResult, float]:
+    """Build the policy, play the day, close the policy: (result, wall seconds of the day)."""
+    policy = _built_policy(day.scenario, day.spec, day.planner_time_limit_s)
+    try:
+        started = time.perf_counter()
+        result = run_episode(DispatchEnv(day.scenario), policy, day.seed)
+        return result, time.perf_counter() - started
+    finally:
+        close = getattr(policy, "close", None)
+        if callable(close):
+            close()
+
+
 def _play(scenario: Scenario, built: list[tuple[str, str, Policy]], seeds: list[int],
           on_progress: OnProgress | None, planner_time_limit_s: float | None,
-          journal: DayJournal | None) -> EvalReport:
+          journal: DayJournal | None, jobs: _Jobs | None = None) -> EvalReport:
     labels = [b[0] for b in built]
     finished = {(r["policy"], int(r["seed"])): r for r in (journal.rows if journal else [])}
     finished = {key: row for key, row in finished.items() if key[0] in labels and key[1] in seeds}
@@ -253,22 +299,33 @@ def _play(scenario: Scenario, built: list[tuple[str, str, Policy]], seeds: list[
                         bounds=[b[0] for b in built if getattr(b[2], "is_bound", False)])
     if on_progress is not None:
         on_progress(RunProgress(done, total, resumed=report.resumed_days))
-    env = DispatchEnv(scenario)
-    for label, _spec, policy in built:
-        for s in seeds:
-            row = finished.get((label, s))
-            if row is not None:
-                report.episodes[label].append(_from_row(row))
-                report.wall_s[label] += float(row["wall_s"])
-                continue
+    played: dict[tuple[str, int], tuple[EpisodeResult, float]] = {
+        key: (_from_row(row), float(row["wall_s"])) for key, row in finished.items()}
+    missing = [(label, spec, policy, s) for label, spec, policy in built for s in seeds if (label, s) not in finished]
+
+    def record(label: str, result: EpisodeResult, wall_s: float) -> None:
+        nonlocal done
+        played[(label, result.seed)] = (result, wall_s)
+        if journal is not None:
+            journal.append(_day_row(label, result, wall_s))
+        done += 1
+        if on_progress is not None:
+            on_progress(RunProgress(done, total, report.resumed_days, label, result.seed,
+                                    float(result.kpis["total_cost"])))
+
+    if jobs is None:
+        env = DispatchEnv(scenario)
+        for label, _spec, policy, s in missing:
             started = time.perf_counter()
             result = run_episode(env, policy, s)
-            wall_s = time.perf_counter() - started
+            record(label, result, time.perf_counter() - started)
+    else:
+        days = [_Day(scenario, spec, s, planner_time_limit_s) for _label, spec, _policy, s in missing]
+        parallel_map(_play_day, days, executor=jobs.executor, workers=jobs.workers, address=jobs.address,
+                     on_result=lambda i, answer: record(missing[i][0], *answer))
+    for label in labels:
+        for s in seeds:
+            result, wall_s = played[(label, s)]
             report.episodes[label].append(result)
             report.wall_s[label] += wall_s
-            if journal is not None:
-                journal.append(_day_row(label, result, wall_s))
-            done += 1
-            if on_progress is not None:
-                on_progress(RunProgress(done, total, report.resumed_days, label, s, float(result.kpis["total_cost"])))
     return report

@@ -45,12 +45,17 @@ def run_eval(
     planner_time_limit_s: float | None = None,
     on_progress: OnProgress | None = None,
     reports_root: str | Path = REPORTS_ROOT,
+    executor: str = "local",
+    workers: int | None = 1,
+    address: str | None = None,
 ) -> EvalRun:
     """Evaluate ``policies`` on ``episodes`` paired days and write the report files.
 
     ``scenario`` is a loaded scenario or its YAML file. ``resume`` continues the latest stopped run
     of the same scenario and first seed under ``reports_root`` when no ``out_dir`` is given. A run
     stopped by Ctrl-C raises :class:`RunStopped` (a ``KeyboardInterrupt``) naming its folder.
+    ``executor``, ``workers`` and ``address`` say where the days run (see :func:`evaluate`); they do not
+    change the results, so a run may be resumed on another executor.
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     check_eval_args(policies, episodes, planner_time_limit_s)
@@ -61,7 +66,8 @@ def run_eval(
     with DayJournal.open(folder, "eval", settings) as journal:
         try:
             report = evaluate(sc, policies, episodes, first, on_progress=on_progress,
-                              planner_time_limit_s=planner_time_limit_s, journal=journal)
+                              planner_time_limit_s=planner_time_limit_s, journal=journal,
+                              executor=executor, workers=workers, address=address)
         except KeyboardInterrupt:
             raise RunStopped(folder, journal.days) from None
     return EvalRun(report, folder, save_report(report, folder))
