@@ -76,7 +76,9 @@ def eval_cmd(
     for label, stats in report.planner_stats().items():
         console.print(f"{label}: {stats['plans']:.0f} re-plans, {stats['retries']:.0f} restarted from the onboard-only "
                       f"plan, {stats['failures']:.0f} without a plan (previous kept), {stats['infeasible']:.0f} "
-                      f"infeasible; fallback share {stats['fallback_share']:.1%}, {stats['solve_s']:.0f} s solving",
+                      f"infeasible; fallback share {stats['fallback_share']:.1%}, {stats['solve_s']:.0f} s solving"
+                      + (f", {stats['budget_s'] / max(stats['plans'], 1):.2f} s of search granted per re-plan"
+                         if "budget_s" in stats else ""),
                       highlight=False)
     if report.resumed_days:
         console.print(f"{report.resumed_days} day(s) resumed from {run.out_dir}", highlight=False)

@@ -239,3 +239,18 @@ def test_unknown_engine_is_a_user_error():
 
     with pytest.raises(QlogError, match="unknown engine"):
         RollingHorizonPolicy("cplex")
+
+
+def test_the_default_search_budget_grows_with_the_snapshot_and_a_set_one_stays_fixed():
+    from types import SimpleNamespace
+
+    def snapshot(tasks: int, vehicles: int):
+        return SimpleNamespace(tasks=[None] * tasks, vehicles=[None] * vehicles)
+
+    scaled = RollingHorizonPolicy("ortools")
+    assert scaled.search_seconds(snapshot(33, 10)) == pytest.approx(0.25)  # depot.yaml-sized: the tuned budget
+    assert scaled.search_seconds(snapshot(5, 2)) == pytest.approx(0.25)
+    fifty_vans = scaled.search_seconds(snapshot(150, 50))
+    assert 2.0 < fifty_vans < 3.5 and scaled.search_seconds(snapshot(2000, 200)) == pytest.approx(10.0)
+    fixed = RollingHorizonPolicy("ortools", time_limit_s=0.4)
+    assert fixed.search_seconds(snapshot(2000, 200)) == 0.4

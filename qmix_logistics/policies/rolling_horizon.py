@@ -55,8 +55,18 @@ Route = list[tuple[int, StopKind]]
 class RollingHorizonConfig:
     """Knobs of the rolling-horizon loop; the defaults are the tuned ones (see README_baselines.md)."""
 
-    time_limit_s: float = 0.25
-    """Engine search time per re-plan (seconds of wall clock); 0.5 and 1 s measured no better."""
+    time_limit_s: float | None = None
+    """Engine search time per re-plan (seconds of wall clock); None scales it with each snapshot's size
+    (:meth:`search_seconds`), so that large fleets are not starved by a budget tuned on small ones."""
+    base_time_limit_s: float = 0.25
+    """Search time of a snapshot up to ``base_size`` (depot.yaml: 0.5 and 1 s measured no better)."""
+    base_size: int = 45
+    """Tasks plus vehicles of a snapshot that ``base_time_limit_s`` serves (depot.yaml: about 33 + 10)."""
+    size_exponent: float = 1.5
+    """Search time grows as (size / base_size) ** size_exponent beyond ``base_size``: local search moves grow
+    faster than the snapshot (at 50 vans, 8x the base time turned a losing planner into the best policy)."""
+    max_time_limit_s: float = 10.0
+    """Ceiling of the scaled search time per re-plan."""
     replan_every_min: float = 10.0
     """Longest simulated time between two plans, even when nothing new happened."""
     min_replan_gap_min: float = 2.0
@@ -86,6 +96,8 @@ class PlannerStats:
     infeasible: int = 0
     """Plans that broke a hard constraint of the snapshot (followed anyway, checked per command)."""
     solve_s: float = 0.0
+    budget_s: float = 0.0
+    """Search time granted, summed over all engine calls (a scaled budget grows with the snapshots)."""
     tasks: int = 0
     """Tasks summed over all snapshots (tasks / plans = mean problem size)."""
 
@@ -127,6 +139,15 @@ class RollingHorizonPolicy:
 
     def reset(self, env: DispatchEnv, seed: int) -> None:
         self._start_episode()
+
+    def search_seconds(self, problem: Problem) -> float:
+        """The engine's search time for this snapshot: ``time_limit_s`` when set, else scaled with its size."""
+        cfg = self.config
+        if cfg.time_limit_s is not None:
+            return cfg.time_limit_s
+        size = len(problem.tasks) + len(problem.vehicles)
+        scaled = cfg.base_time_limit_s * max(1.0, size / cfg.base_size) ** cfg.size_exponent
+        return min(scaled, max(cfg.max_time_limit_s, cfg.base_time_limit_s))
 
     def episode_stats(self) -> dict[str, float]:
         """This day's re-plans, engine retries and failures, infeasible plans, solve seconds and tasks
@@ -204,8 +225,9 @@ class RollingHorizonPolicy:
             options: dict[str, object] = {"settings": OrToolsSettings(workers=self.config.ortools_workers)}
         else:
             options = {"seed": self.stats.plans}  # a fixed sequence of seeds per episode
-        return plan(problem, engine=self.engine, time_limit_s=self.config.time_limit_s,
-                    warm_start=warm_start, **options)
+        budget = self.search_seconds(problem)
+        self.stats.budget_s += budget
+        return plan(problem, engine=self.engine, time_limit_s=budget, warm_start=warm_start, **options)
 
     # ------------------------------------------------------------------ following the plan
     def _next_command(self, w: World, v: int) -> Command:
