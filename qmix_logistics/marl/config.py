@@ -130,6 +130,10 @@ class LearnerConfig(BaseModel):
     """Steps before each window that only warm the GRU hidden state and get no gradient (R2D2)."""
     updates_per_episode: float = Field(1.0, gt=0.0)
     """Gradient updates per collected episode, once learning has started (fractions accumulate)."""
+    learn_during_collection: bool = True
+    """Do the gradient updates earned by one round of episodes on a background thread while the next round
+    is played (on weights taken at its start), so that learner and envs use the cores at the same time;
+    the results stay reproducible from the seed. False updates between rounds, with the envs idle."""
     learning_starts: int = Field(10_000, ge=0)
     """Env steps to collect before the first gradient update."""
     n_envs: int = Field(1, ge=1)

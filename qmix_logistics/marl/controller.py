@@ -55,10 +55,16 @@ class MultiAgentController:
     CPU cores next to the envs when the learner trains on a GPU.
     """
 
-    def __init__(self, agent: RNNAgent) -> None:
+    def __init__(self, agent: RNNAgent, *, follow: bool = True) -> None:
+        """``follow`` False: act on the weights of the last :meth:`sync` only (training updates the network
+        on another thread while episodes are played)."""
         self.agent = agent
         self.n_agents = agent.n_agents
-        self._step = AgentStepper(agent)
+        self._step = AgentStepper(agent, follow=follow)
+
+    def sync(self) -> None:
+        """Act on the network's current weights from now on."""
+        self._step.refresh()
 
     def init_hidden(self, n_envs: int) -> np.ndarray:
         """Zero GRU state for ``n_envs`` envs, shape [K, N, hidden] float32."""

@@ -83,13 +83,16 @@ class AgentStepper:
     function: one-hot inputs become row lookups, the GRU cell is written out (torch's gate order r, z, n).
     """
 
-    def __init__(self, agent: RNNAgent) -> None:
+    def __init__(self, agent: RNNAgent, *, follow: bool = True) -> None:
+        """``follow``: take the weights again at every call when they changed; otherwise only on
+        :meth:`refresh` (and the first call), so that training on another thread cannot change them mid-way."""
         self.agent = agent
+        self.follow = follow
         self._params = list(agent.parameters())
         self._seen: tuple[int, ...] | None = None
         self.n_agents, self.n_actions, self.hidden_dim = agent.n_agents, agent.n_actions, agent.hidden_dim
 
-    def _refresh(self) -> None:
+    def refresh(self) -> None:
         """Copy the weights when any parameter was written since the last copy (optimiser steps and
         load_state_dict both bump torch's per-tensor version counter)."""
         seen = tuple(p._version for p in self._params)
@@ -115,7 +118,8 @@ class AgentStepper:
         self, obs: np.ndarray, last_actions: np.ndarray, agent_ids: np.ndarray, hidden: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """obs [B, obs_dim], last_actions [B] (-1 = none), agent_ids [B], hidden [B, H] -> (q [B, A], hidden)."""
-        self._refresh()
+        if self.follow or self._seen is None:
+            self.refresh()
         x = obs.astype(np.float32, copy=False) @ self._w_obs + self._b_in + self._w_id[agent_ids]
         has_last = last_actions >= 0
         x += np.where(has_last[:, None], self._w_last[np.maximum(last_actions, 0)], 0.0)

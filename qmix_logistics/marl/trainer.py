@@ -9,6 +9,7 @@ continues exactly where the run stopped: same step counter, epsilon, optimiser s
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -142,7 +143,7 @@ class _TrainingSession:
         self.metadata = metadata
         self.spec = runner.spec
         self.learner = QLearner(self.spec, config, device)
-        self.controller = MultiAgentController(self.learner.agent)
+        self.controller = MultiAgentController(self.learner.agent, follow=False)
         self.buffer = EpisodeBuffer(
             self.spec.n_agents,
             self.spec.obs_dim,
@@ -165,6 +166,7 @@ class _TrainingSession:
         self.replay_rng = np.random.default_rng([config.seed, 2])
         self.env_steps = self.episodes = 0
         self.update_credit = 0.0
+        self.pending_updates = 0  # earned by the last round, done while the next one is played
         self.recent_returns: deque[float] = deque(maxlen=RECENT_EPISODES)
         self.resume_step: int | None = None
         self.last_eval: dict[str, float] = {}
@@ -189,6 +191,7 @@ class _TrainingSession:
             counters = data["counters"]
             self.env_steps, self.episodes = int(counters["env_steps"]), int(counters["episodes"])
             self.update_credit = float(counters["update_credit"])
+            self.pending_updates = int(counters.get("pending_updates", 0))
             self.recent_returns.extend(float(r) for r in data["recent_returns"])
             restore_rng_states(data["rng"], {"act": self.act_rng, "replay": self.replay_rng})
             if data.get("buffer") is not None:
@@ -233,9 +236,19 @@ class _TrainingSession:
                     report(f"wall-clock budget of {cfg.max_wall_minutes} min reached at {self.env_steps:,} env steps")
                     break
                 before = self.env_steps
-                episodes = self._collect()
+                self.controller.sync()  # the round acts on the weights as they are now
+                pending, self.pending_updates = self.pending_updates, 0
+                background = _BackgroundWork(lambda n=pending: self._run_updates(n)).start()
+                try:
+                    episodes = self._collect()
+                finally:
+                    window.add_stats(background.join())
+                self._store(episodes)
                 window.add_episodes(episodes)
-                window.add_stats(self._learn(len(episodes)))
+                self._earn_updates(len(episodes))
+                if not cfg.learn_during_collection:
+                    window.add_stats(self._run_updates(self.pending_updates))
+                    self.pending_updates = 0
                 capacity = None
                 if before == first_step:  # the first episodes tell what the memory budget buys
                     capacity = self.buffer.describe(int(np.mean([ep.length for ep in episodes])))
@@ -251,6 +264,8 @@ class _TrainingSession:
                     self._save()
                     saved_at = self.env_steps
                 report(capacity)
+            window.add_stats(self._run_updates(self.pending_updates))  # the last round's, before the last save
+            self.pending_updates = 0
             if logged_at != self.env_steps and window.lengths:
                 log.log_progress(window.row(self, cfg.epsilon_at(self.env_steps)))
             if evaluated_at != self.env_steps:
@@ -273,7 +288,7 @@ class _TrainingSession:
         )
 
     def _collect(self) -> list[Episode]:
-        """One round: every env plays one exploring episode; episodes go into the buffer."""
+        """One round: every env plays one exploring episode (stored afterwards by :meth:`_store`)."""
         seeds = [episode_seed(self.config.seed, self.episodes + k) for k in range(self.runner.n_envs)]
         cfg = self.config
         demo = self.episodes < cfg.expert_warmup_episodes  # demonstrations: the env's suggestions throughout
@@ -282,22 +297,31 @@ class _TrainingSession:
                                             expert_share=share)
         for episode in episodes:
             episode.demo = (demo or cfg.margin_on_all_steps) and episode.expert is not None
+        return episodes
+
+    def _store(self, episodes: list[Episode]) -> None:
+        """Put a round's episodes into the replay buffer and the counters (no update is running then)."""
         for episode in episodes:
             self.buffer.add(episode)
             self.learner.observe_rewards(torch.from_numpy(episode.rewards))
             self.recent_returns.append(episode.episode_return)
             self.env_steps += episode.length
             self.episodes += 1
-        return episodes
 
-    def _learn(self, new_episodes: int) -> list[dict[str, float]]:
-        """Do the gradient updates earned by the new episodes (none before ``learning_starts``)."""
+    def _earn_updates(self, new_episodes: int) -> None:
+        """Credit the gradient updates the new episodes earn (none before ``learning_starts``)."""
         cfg = self.config
         if self.env_steps < cfg.learning_starts or len(self.buffer) == 0:
-            return []
+            return
         self.update_credit += new_episodes * cfg.updates_per_episode
         n_updates = int(self.update_credit)
         self.update_credit -= n_updates
+        self.pending_updates += n_updates
+
+    def _run_updates(self, n_updates: int) -> list[dict[str, float]]:
+        """``n_updates`` gradient updates on the replay buffer as it is now."""
+        if n_updates == 0:
+            return []
         started = time.perf_counter()
         window = self._window()
         stats = [self._update(window, demo_only=False) for _ in range(n_updates)]
@@ -364,12 +388,40 @@ class _TrainingSession:
                     "episodes": self.episodes,
                     "updates": self.learner.updates,
                     "update_credit": self.update_credit,
+                    "pending_updates": self.pending_updates,
                 },
                 "recent_returns": list(self.recent_returns),
                 "rng": capture_rng_states({"act": self.act_rng, "replay": self.replay_rng}),
                 "buffer": self.buffer.state_dict() if self.config.save_buffer else None,
             },
         )
+
+
+class _BackgroundWork:
+    """A function run on a thread; ``join`` returns its result or raises its error. Torch releases the GIL
+    inside its kernels, so gradient updates here overlap with the envs stepping in the main thread."""
+
+    def __init__(self, work: Callable[[], list[dict[str, float]]]) -> None:
+        self._work = work
+        self._result: list[dict[str, float]] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="learner", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self._result = self._work()
+        except BaseException as exc:  # handed to the main thread by join()
+            self._error = exc
+
+    def start(self) -> _BackgroundWork:
+        self._thread.start()
+        return self
+
+    def join(self) -> list[dict[str, float]]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
 
 
 def _crossed(before: int, after: int, interval: int) -> bool:
