@@ -105,8 +105,12 @@ def main() -> None:
     parser.add_argument("--env", default="two-step", help="two-step | synthetic | SCENARIO.yaml | package.module:function")
     parser.add_argument("--steps", type=int, default=4000, help="env steps to train for")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--n-envs", type=int, default=1)
-    parser.add_argument("--mixer", choices=["qmix", "vdn", "iql"], default="qmix")
+    parser.add_argument("--n-envs", type=int, default=1, help="envs stepped in lockstep")
+    parser.add_argument("--env-workers", type=int, default=None,
+                        help="processes that step them (default: chosen from the measured step time)")
+    parser.add_argument("--sequential", action="store_true",
+                        help="update between rounds instead of during the next one (learn_during_collection off)")
+    parser.add_argument("--mixer", choices=["qmix", "vdn", "iql", "qplex", "cw_qmix", "ow_qmix", "qtran"], default="qmix")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--chunk-len", type=int, default=None, help="default: whole short episodes, else 64")
     parser.add_argument("--burn-in", type=int, default=16)
@@ -125,6 +129,8 @@ def main() -> None:
         learning_starts=0,
         total_env_steps=args.steps,
         n_envs=args.n_envs,
+        env_workers=args.env_workers,
+        learn_during_collection=not args.sequential,
         buffer_mb=256,
         eval_interval_steps=10**12,
         eval_episodes=1,
@@ -133,20 +139,22 @@ def main() -> None:
         torch_threads=args.threads,
         device=args.device,
     )
-    if args.n_envs > 1:  # spawned workers import torch and the env's modules before the first episode
-        started = time.perf_counter()
-        with EnvRunner(resolve_env(args.env), args.n_envs):
-            startup_seconds = time.perf_counter() - started
+    started = time.perf_counter()  # spawned workers import torch and the env's modules before the first episode
+    with EnvRunner(resolve_env(args.env), args.n_envs, workers=args.env_workers) as runner:
+        startup_seconds, layout = time.perf_counter() - started, runner.describe()
     with tempfile.TemporaryDirectory() as run_dir:
         result = train(resolve_env(args.env), config, run_dir)
     collect_seconds = result.wall_seconds - result.learn_seconds
-    print(f"env={args.env} mixer={args.mixer} device={args.device} n_envs={args.n_envs} threads={args.threads}")
+    print(f"env={args.env} mixer={args.mixer} device={args.device} threads={args.threads}: {layout}"
+          f"{', updates between rounds' if args.sequential else ', updates during the next round'}")
     print(f"  env steps            {result.env_steps:,} in {result.episodes:,} episodes")
     print(f"  wall                 {result.wall_seconds:.2f} s (learning {result.learn_seconds:.2f} s)")
-    if args.n_envs > 1:
-        print(f"  worker start-up      {startup_seconds:.2f} s for {args.n_envs} workers (before training, not in wall)")
+    print(f"  start-up             {startup_seconds:.2f} s for the envs (before training, not in wall)")
     print(f"  throughput           {result.env_steps / result.wall_seconds:,.0f} env steps/s (collection + learning)")
-    print(f"  collection only      {result.env_steps / max(collect_seconds, 1e-9):,.0f} env steps/s")
+    if args.sequential:
+        print(f"  collection only      {result.env_steps / max(collect_seconds, 1e-9):,.0f} env steps/s")
+    else:
+        print(f"  learner busy         {result.learn_seconds / result.wall_seconds:.0%} of the wall (on its own thread)")
     if result.updates:
         per_update_ms = 1000 * result.learn_seconds / result.updates
         print(f"  gradient updates     {result.updates:,} at {per_update_ms:.1f} ms each")

@@ -61,7 +61,7 @@ def train_tiny_checkpoint(run_dir: Path) -> Path:
         scenario = scenario_from_dict(small_scenario_dict())
         config = LearnerConfig(total_env_steps=100, learning_starts=0, batch_size=4, buffer_mb=4, eval_episodes=1,
                                agent_hidden_dim=TINY_HIDDEN, mixer_embed_dim=8, hypernet_hidden_dim=16,
-                               epsilon_anneal_steps=100, device="cpu")
+                               epsilon_anneal_steps=100, n_envs=1, device="cpu")
         train(functools.partial(make_parallel_env, scenario), config, run_dir,
               extra_metadata=run_metadata(scenario, config.mixer))
     return checkpoint

@@ -115,7 +115,8 @@ def masked_next_step_batch(device="cpu"):
 @pytest.mark.parametrize("double_q", [True, False])
 def test_targets_ignore_a_masked_action_with_huge_q(mixer, double_q):
     spec = EnvSpec(("a", "b"), obs_dim=3, state_dim=3, n_actions=3)
-    learner = QLearner(spec, LearnerConfig(mixer=mixer, double_q=double_q, gamma=0.9, agent_hidden_dim=8))
+    learner = QLearner(spec, LearnerConfig(mixer=mixer, double_q=double_q, gamma=0.9, agent_hidden_dim=8,
+                                           td_lambda=None, standardise_rewards=False))
     tempting = agent_preferring(1).state_dict()
     learner.agent.load_state_dict(tempting)
     learner.target_agent.load_state_dict(tempting)

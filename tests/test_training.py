@@ -26,7 +26,8 @@ from tests.conftest import small_scenario_dict
 TINY = {"total_env_steps": 600, "learning_starts": 200, "batch_size": 4, "buffer_mb": 16,
         "eval_interval_steps": 300, "eval_episodes": 1, "checkpoint_interval_steps": 300,
         "log_interval_steps": 100, "agent_hidden_dim": 16, "mixer_embed_dim": 8, "hypernet_hidden_dim": 16,
-        "expert_warmup_episodes": 1, "expert_share": 0.5, "margin_on_all_steps": True}
+        "expert_warmup_episodes": 1, "expert_share": 0.5, "margin_on_all_steps": True, "n_envs": 1,
+        "updates_per_episode": 1.0}
 
 
 def _scenario(**training):

@@ -122,8 +122,10 @@ class EpisodeBuffer:
         *,
         device: torch.device | str = "cpu",
         keep_durations: bool = False,
+        max_steps: int | None = None,
     ) -> None:
-        """Preallocate ``memory_mb`` MiB of step storage; the capacity in steps is ``capacity_steps``.
+        """Preallocate step storage for ``max_steps`` env steps, or as many as ``memory_mb`` MiB hold if fewer;
+        the capacity in steps is ``capacity_steps``.
 
         ``keep_durations`` stores each step's duration (4 bytes a step more); every added episode must carry them.
         """
@@ -133,6 +135,9 @@ class EpisodeBuffer:
         self.keep_durations = keep_durations
         self.bytes_per_step = self.step_bytes(n_agents, obs_dim, state_dim, n_actions, keep_durations)
         self.capacity_steps = int(memory_mb * MIB) // self.bytes_per_step
+        self.max_steps = max_steps
+        if max_steps is not None:
+            self.capacity_steps = min(self.capacity_steps, max(int(max_steps), 2))
         if self.capacity_steps < 2:
             raise QlogError(f"{memory_mb} MiB holds less than 2 env steps", field="training.buffer_mb")
         if n_actions > np.iinfo(np.int16).max:
@@ -176,9 +181,12 @@ class EpisodeBuffer:
 
     def describe(self, episode_length: int | None = None) -> str:
         """One line for the run log: the budget and what it buys (in episodes, given a typical length)."""
+        megabytes = self.capacity_steps * self.bytes_per_step / MIB
+        limit = (f"the {self.max_steps:,}-step limit" if self.max_steps is not None
+                 and self.capacity_steps == self.max_steps else f"the {self.memory_mb:g} MiB budget")
         line = (
-            f"replay buffer: {self.memory_mb:g} MiB -> {self.capacity_steps:,} env steps "
-            f"({self.bytes_per_step:,} bytes per step)"
+            f"replay buffer: {self.capacity_steps:,} env steps, {megabytes:,.0f} MiB "
+            f"({self.bytes_per_step:,} bytes per step; set by {limit})"
         )
         if episode_length:
             line += f", about {self.capacity_steps // (episode_length + 1):,} episodes of {episode_length:,} steps"

@@ -1,5 +1,10 @@
 """Hyperparameters of the QMIX/VDN/IQL learner, in one validated model.
 
+The defaults follow pymarl2's recipe for QMIX (8 envs in lockstep, batches of 128 episodes, one update per
+round of 8 episodes, TD(lambda) with lambda 0.6, Adam at 1e-3, targets copied every 200 episodes, a replay
+of about 5,000 short episodes, rewards divided by their running std); they learn Level-Based Foraging
+8x8-2p-2f-coop (benchmarks/bench_lbf.py, figures in the README).
+
 Every knob the learner, runner and trainer read lives here, so a run is fully described by this one object
 (it is stored in every checkpoint). Errors name the field as ``training.<name>`` so the CLI can point at the
 exact line of a config file.
@@ -63,7 +68,7 @@ class LearnerConfig(BaseModel):
     """QTRAN: weight of L_opt (the factorisation must equal Q_jt at the greedy joint action)."""
     qtran_nopt_weight: float = Field(0.1, ge=0.0)
     """QTRAN: weight of L_nopt (the factorisation must not fall below Q_jt at other joint actions)."""
-    lr: float = Field(5e-4, gt=0.0, le=1.0)
+    lr: float = Field(1e-3, gt=0.0, le=1.0)
     """Adam learning rate."""
     gamma: float = Field(0.99, ge=0.0, le=1.0)
     """Discount factor per env step, or per ``gamma_time_unit`` of elapsed time with ``discount_per="time"``."""
@@ -74,10 +79,14 @@ class LearnerConfig(BaseModel):
     gamma_time_unit: float = Field(1.0, gt=0.0)
     """With ``discount_per="time"``: the elapsed time, in the env's own unit (minutes for dispatch), that one
     factor of gamma covers; step t is discounted by gamma ** (duration_t / gamma_time_unit)."""
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(128, ge=1)
     """Episodes (or windows of episodes, see chunk_len) per gradient update."""
     buffer_mb: float = Field(1024.0, gt=0.0)
-    """Replay memory budget in MiB; the capacity in env steps follows from the obs/state sizes and is logged."""
+    """Replay memory budget in MiB: the most the buffer may take (the capacity it buys is logged)."""
+    buffer_steps: int | None = Field(250_000, ge=2)
+    """Replay capacity in env steps (episode ends count one more), within ``buffer_mb``; None: what the memory
+    budget holds. Old experience leaves first; a capacity of a few thousand episodes keeps the buffer close
+    to the current policy."""
     epsilon_start: float = Field(1.0, ge=0.0, le=1.0)
     """Exploration rate at env step 0."""
     epsilon_end: float = Field(0.05, ge=0.0, le=1.0)
@@ -111,7 +120,7 @@ class LearnerConfig(BaseModel):
     ``demo_weight_decay_steps`` env steps, so demonstrations guide early and do not cap the policy later."""
     demo_weight_decay_steps: int = Field(200_000, ge=1)
     """Env steps over which the margin loss weight is annealed (with ``demo_weight_final``)."""
-    target_update_interval: int = Field(200, ge=1)
+    target_update_interval: int = Field(25, ge=1)
     """Gradient updates between hard copies of the online networks into the target networks."""
     target_tau: float | None = Field(None, gt=0.0, le=1.0)
     """If set, Polyak-average the targets by this fraction after every update instead of hard copies."""
@@ -119,16 +128,16 @@ class LearnerConfig(BaseModel):
     """Maximum global gradient norm."""
     double_q: bool = True
     """Online networks pick the next action among valid ones, target networks evaluate it (van Hasselt)."""
-    td_lambda: float | None = Field(None, ge=0.0, le=1.0)
+    td_lambda: float | None = Field(0.6, ge=0.0, le=1.0)
     """TD(lambda) targets over each training window; None gives 1-step targets. The returns follow the
     behaviour policy (no off-policy correction), so pair lambda > 0 with a low final epsilon."""
-    standardise_rewards: bool = False
+    standardise_rewards: bool = True
     """Divide rewards by their running std (not shifted: a per-step offset changes which episode lengths pay)."""
     chunk_len: int | None = Field(None, ge=1)
     """Trained steps per window; None trains whole episodes up to 128 steps and 64-step windows beyond."""
     burn_in: int = Field(16, ge=0)
     """Steps before each window that only warm the GRU hidden state and get no gradient (R2D2)."""
-    updates_per_episode: float = Field(1.0, gt=0.0)
+    updates_per_episode: float = Field(0.125, gt=0.0)
     """Gradient updates per collected episode, once learning has started (fractions accumulate)."""
     learn_during_collection: bool = True
     """Do the gradient updates earned by one round of episodes on a background thread while the next round
@@ -136,7 +145,7 @@ class LearnerConfig(BaseModel):
     the results stay reproducible from the seed. False updates between rounds, with the envs idle."""
     learning_starts: int = Field(10_000, ge=0)
     """Env steps to collect before the first gradient update."""
-    n_envs: int = Field(1, ge=1)
+    n_envs: int = Field(8, ge=1)
     """Environments stepped in lockstep, their agents acting in one batched forward pass; each round of
     collection plays one episode in each."""
     env_workers: int | None = Field(None, ge=0)

@@ -112,6 +112,12 @@ _SMALL_GAME_SETTINGS: dict[str, Any] = {
     "hypernet_hidden_dim": 16,
     "buffer_mb": 1,
     "target_update_interval": 10,
+    # one env, one update per episode, 1-step targets and raw rewards: the settings these games were tuned with
+    "n_envs": 1,
+    "updates_per_episode": 1.0,
+    "td_lambda": None,
+    "standardise_rewards": False,
+    "buffer_steps": None,
     "eval_interval_steps": 10**9,
     "eval_episodes": 1,
     "checkpoint_interval_steps": 10**9,

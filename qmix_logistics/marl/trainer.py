@@ -152,6 +152,7 @@ class _TrainingSession:
             config.buffer_mb,
             device=device,
             keep_durations=config.discount_per == "time",
+            max_steps=config.buffer_steps,
         )
         self.demo_buffer = EpisodeBuffer.holding(
             demonstrations, device=device, keep_durations=config.discount_per == "time"
