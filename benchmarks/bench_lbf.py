@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 from gymnasium import spaces
@@ -38,7 +38,7 @@ class LBFParallelEnv(ParallelEnv):
     ends with food left because the time limit ran out is truncated, not terminated.
     """
 
-    metadata = {"name": "lbforaging_parallel_v0"}
+    metadata: ClassVar[dict[str, str]] = {"name": "lbforaging_parallel_v0"}
 
     def __init__(self, key: str = DEFAULT_KEY, time_limit: int = DEFAULT_TIME_LIMIT, seed: int | None = None) -> None:
         import gymnasium as gym
