@@ -24,14 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_env import measure  # the same random-action day loop as the env benchmark
 
-from qmix_logistics.env import DispatchEnv
 from qmix_logistics.env.parallel_env import make_parallel_env
 from qmix_logistics.marl import EnvSpec, LearnerConfig, QLearner
 from qmix_logistics.marl.buffer import EpisodeBuffer
 from qmix_logistics.marl.controller import MultiAgentController
 from qmix_logistics.marl.runner import EnvRunner
-from qmix_logistics.policies.heuristics import uniform_valid_actions
 from qmix_logistics.scenario import Scenario, TNTPNetwork, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,20 +50,6 @@ def chicago_scenario(vehicles: int) -> Scenario:
     sc.depots = [sc.depots[0].model_copy(update={"node": "center", "docks": max(3, vehicles // 6),
                                                  "workers": max(4, vehicles // 4)})]
     return sc
-
-
-def env_speed(sc: Scenario, min_steps: int) -> float:
-    env, rng, steps, seed = DispatchEnv(sc), np.random.default_rng(0), 0, 0
-    env.reset(seed=0)
-    started = time.perf_counter()
-    while steps < min_steps:
-        _, masks = env.reset(seed=seed)
-        done = False
-        while not done:
-            _, masks, _, done, _ = env.step(uniform_valid_actions(masks, rng))
-            steps += 1
-        seed += 1
-    return steps / (time.perf_counter() - started)
 
 
 def learner_cost(sc: Scenario, repeats: int) -> tuple[int, int, float]:
@@ -102,7 +87,7 @@ def main() -> None:
     print(f"{'vehicles':>8} {'env steps/s':>11} {'agent':>7} {'mixer':>9} {'ms/update':>9}", flush=True)
     for n in (int(x) for x in args.fleets.split(",")):
         sc = chicago_scenario(n)
-        sps = env_speed(sc, steps)
+        sps, _, _ = measure(sc, steps)
         agent, mixer, ms = learner_cost(sc, repeats)
         print(f"{n:>8} {sps:>11,.0f} {agent:>7,} {mixer:>9,} {ms:>9.0f}", flush=True)
 
