@@ -238,7 +238,9 @@ class _TrainingSession:
                     break
                 before = self.env_steps
                 self.controller.sync()  # the round acts on the weights as they are now
-                pending, self.pending_updates = self.pending_updates, 0
+                # a run resumed without its replay buffer keeps the updates it owes until there is data again
+                pending = self.pending_updates if len(self.buffer) > 0 else 0
+                self.pending_updates -= pending
                 background = _BackgroundWork(lambda n=pending: self._run_updates(n)).start()
                 try:
                     episodes = self._collect()
@@ -265,8 +267,9 @@ class _TrainingSession:
                     self._save()
                     saved_at = self.env_steps
                 report(capacity)
-            window.add_stats(self._run_updates(self.pending_updates))  # the last round's, before the last save
-            self.pending_updates = 0
+            if len(self.buffer) > 0:  # the last round's updates, before the last save
+                window.add_stats(self._run_updates(self.pending_updates))
+                self.pending_updates = 0
             if logged_at != self.env_steps and window.lengths:
                 log.log_progress(window.row(self, cfg.epsilon_at(self.env_steps)))
             if evaluated_at != self.env_steps:
