@@ -156,11 +156,10 @@ def main() -> None:
         with open(run_dir / "eval.csv", newline="") as handle:
             curve = [(int(float(row["env_steps"])), float(row["value"]))
                      for row in csv.DictReader(handle) if row["metric"] == "return"]
-    collect = result.wall_seconds - result.learn_seconds
     print(f"\n{result.env_steps:,} env steps, {result.episodes:,} episodes, {result.updates:,} updates "
           f"in {result.wall_seconds:.1f} s")
     print(f"  with learning   {result.env_steps / result.wall_seconds:,.0f} env steps/s")
-    print(f"  collection      {result.env_steps / max(collect, 1e-9):,.0f} env steps/s (incl. evaluation)")
+    print(f"  learner busy    {result.learn_seconds / result.wall_seconds:.0%} of the wall (on its own thread)")
     if result.updates:
         print(f"  updates         {1000 * result.learn_seconds / result.updates:.1f} ms each")
     best = max((r for _, r in curve), default=float("nan"))
