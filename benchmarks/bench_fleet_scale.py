@@ -61,8 +61,7 @@ def learner_cost(sc: Scenario, repeats: int) -> tuple[int, int, float]:
         learner = QLearner(spec, config)
         episode = runner.run_episodes(MultiAgentController(learner.agent), [0], epsilon=1.0,
                                       rng=np.random.default_rng(0))[0]
-    buffer = EpisodeBuffer(spec.n_agents, spec.obs_dim, spec.state_dim, spec.n_actions, 512)
-    buffer.add(episode)
+    buffer = EpisodeBuffer.holding([episode])
     rng = np.random.default_rng(1)
     learner.train(buffer.sample(32, rng, chunk_len=64, burn_in=16))  # warm-up
     started = time.perf_counter()
