@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qmix_logistics.common.masks import uniform_valid_actions
 from qmix_logistics.env import DispatchEnv
-from qmix_logistics.policies.heuristics import uniform_valid_actions
 from qmix_logistics.scenario import Scenario, TNTPNetwork, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

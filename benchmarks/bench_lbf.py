@@ -108,8 +108,8 @@ def raw_env_speed(key: str, time_limit: int, steps: int = 5_000) -> float:
     env.reset(seed=0)
     started = time.perf_counter()
     for _ in range(steps):
-        actions = {a: int(rng.integers(6)) for a in env.possible_agents}
-        if not env.step(actions)[0] or not env.agents:
+        env.step({a: int(rng.integers(6)) for a in env.possible_agents})
+        if not env.agents:
             env.reset(seed=int(rng.integers(1 << 30)))
     return steps / (time.perf_counter() - started)
 

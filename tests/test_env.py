@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from pettingzoo.test import parallel_api_test
 
+from qmix_logistics.common.masks import uniform_valid_actions
 from qmix_logistics.env import DispatchEnv
 from qmix_logistics.env.parallel_env import DispatchParallelEnv
 from qmix_logistics.policies.batching import batching_actions
-from qmix_logistics.policies.heuristics import uniform_valid_actions
 from qmix_logistics.scenario import Scenario
 from qmix_logistics.sim.world import Deliver, Load, OrderState, ReturnToDepot, Wait
 

@@ -37,3 +37,19 @@ def test_the_numpy_step_matches_the_torch_network_and_follows_training():
     other = RNNAgent(obs_dim=7, n_actions=5, n_agents=3, hidden_dim=16)
     agent.load_state_dict(other.state_dict())  # a loaded checkpoint is seen too
     assert np.allclose(stepper(obs, last, ids, hidden)[0], torch_step(other, obs, last, ids, hidden)[0], atol=1e-5)
+
+
+def test_a_stepper_that_does_not_follow_keeps_its_weights_until_refreshed():
+    torch.manual_seed(1)
+    agent = RNNAgent(obs_dim=4, n_actions=3, n_agents=2, hidden_dim=8)
+    stepper = AgentStepper(agent, follow=False)
+    rng = np.random.default_rng(1)
+    obs, last = rng.normal(size=(2, 4)).astype(np.float32), np.array([-1, 2])
+    ids, hidden = np.arange(2), np.zeros((2, 8), dtype=np.float32)
+    before = stepper(obs, last, ids, hidden)[0]
+    with torch.no_grad():  # what the learner thread's optimiser does to every weight and bias, in place
+        for param in agent.parameters():
+            param.add_(0.5)
+    assert np.array_equal(stepper(obs, last, ids, hidden)[0], before)
+    stepper.refresh()
+    assert np.allclose(stepper(obs, last, ids, hidden)[0], torch_step(agent, obs, last, ids, hidden)[0], atol=1e-5)

@@ -11,6 +11,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from qmix_logistics.common.errors import QlogError
+from qmix_logistics.common.masks import uniform_valid_actions
 from qmix_logistics.env.parallel_env import DispatchParallelEnv
 from qmix_logistics.marl import (
     EnvAdapter,
@@ -25,7 +26,6 @@ from qmix_logistics.marl import (
     train,
 )
 from qmix_logistics.marl.testing import make_two_step_game, two_step_config
-from qmix_logistics.policies.heuristics import uniform_valid_actions
 from qmix_logistics.scenario import Scenario
 
 #: FastOrSlow: minutes the first step lasts for each choice, and the payoff the second step pays for it.

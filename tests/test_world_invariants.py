@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from qmix_logistics.common.masks import uniform_valid_actions
 from qmix_logistics.env import DispatchEnv
-from qmix_logistics.policies.heuristics import uniform_valid_actions
 from qmix_logistics.scenario import scenario_from_dict
 from qmix_logistics.sim.world import OrderState
 from tests.conftest import small_scenario_dict

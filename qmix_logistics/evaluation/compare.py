@@ -243,9 +243,7 @@ def evaluate(scenario: Scenario, policies: list[str], episodes: int, seed: int |
         return _play(scenario, built, seeds, on_progress, planner_time_limit_s, journal, jobs)
     finally:
         for _label, _spec, policy in built:
-            close = getattr(policy, "close", None)
-            if callable(close):
-                close()
+            _close(policy)
 
 
 def _built_policy(scenario: Scenario, spec: str, planner_time_limit_s: float | None) -> Policy:
@@ -274,17 +272,26 @@ class _Day:
     planner_time_limit_s: float | None
 
 
+def _close(policy: Policy) -> None:
+    close = getattr(policy, "close", None)
+    if callable(close):
+        close()
+
+
+def _timed_day(env: DispatchEnv, policy: Policy, seed: int) -> tuple[EpisodeResult, float]:
+    """Play the day of ``seed``: (result, wall seconds of the day, simulator included)."""
+    started = time.perf_counter()
+    result = run_episode(env, policy, seed)
+    return result, time.perf_counter() - started
+
+
 def _play_day(day: _Day) -> tuple[EpisodeResult, float]:
-    """Build the policy, play the day, close the policy: (result, wall seconds of the day)."""
+    """A job for another process: build the policy, play the day, close the policy."""
     policy = _built_policy(day.scenario, day.spec, day.planner_time_limit_s)
     try:
-        started = time.perf_counter()
-        result = run_episode(DispatchEnv(day.scenario), policy, day.seed)
-        return result, time.perf_counter() - started
+        return _timed_day(DispatchEnv(day.scenario), policy, day.seed)
     finally:
-        close = getattr(policy, "close", None)
-        if callable(close):
-            close()
+        _close(policy)
 
 
 def _play(scenario: Scenario, built: list[tuple[str, str, Policy]], seeds: list[int],
@@ -316,9 +323,7 @@ def _play(scenario: Scenario, built: list[tuple[str, str, Policy]], seeds: list[
     if jobs is None:
         env = DispatchEnv(scenario)
         for label, _spec, policy, s in missing:
-            started = time.perf_counter()
-            result = run_episode(env, policy, s)
-            record(label, result, time.perf_counter() - started)
+            record(label, *_timed_day(env, policy, s))
     else:
         days = [_Day(scenario, spec, s, planner_time_limit_s) for _label, spec, _policy, s in missing]
         parallel_map(_play_day, days, executor=jobs.executor, workers=jobs.workers, address=jobs.address,

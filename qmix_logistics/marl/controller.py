@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from qmix_logistics.common.errors import QlogError
+from qmix_logistics.common.masks import uniform_valid_actions
 
 from .networks import AgentStepper, RNNAgent
 
@@ -34,13 +35,11 @@ def epsilon_greedy(
     """With probability epsilon an exploratory valid action, else the greedy valid action.
 
     An exploratory action is the env's suggestion (``expert``, -1 = none) with probability
-    ``expert_share``, else uniform among valid actions: random keys in [1, 2) on valid actions and 0 on
-    masked ones make the argmax a uniform draw that can never land on a masked one. Q-learning is
+    ``expert_share``, else uniform among valid actions (:func:`uniform_valid_actions`). Q-learning is
     off-policy, so guided exploration changes which transitions are seen, not what is learned from them.
     """
     explore = rng.random(q_values.shape[:-1]) < epsilon
-    random_keys = np.where(avail, 1.0 + rng.random(q_values.shape), 0.0)
-    exploratory = random_keys.argmax(axis=-1)
+    exploratory = uniform_valid_actions(np.broadcast_to(avail, q_values.shape), rng)
     if expert is not None and expert_share > 0.0:
         follow = (rng.random(q_values.shape[:-1]) < expert_share) & (expert >= 0)
         exploratory = np.where(follow, expert, exploratory)
@@ -115,7 +114,7 @@ class DecentralizedPolicy:
         self.agent = copy.deepcopy(agent).to(device).eval()
         for param in self.agent.parameters():
             param.requires_grad_(False)
-        self._step = AgentStepper(self.agent)  # decisions run in numpy on these frozen weights
+        self._step = AgentStepper(self.agent, follow=False)  # decisions run in numpy on these frozen weights
         self.device = torch.device(device)
         self.n_agents, self.n_actions = agent.n_agents, agent.n_actions
         self.obs_dim, self.hidden_dim = agent.obs_dim, agent.hidden_dim

@@ -70,6 +70,13 @@ class RNNAgent(nn.Module):
         return h_last.squeeze(0)
 
 
+def _copied(tensor: torch.Tensor, *, transposed: bool = False) -> np.ndarray:
+    """A C-ordered float32 numpy copy of a parameter (or of its transpose). Never a view: on the CPU
+    ``.numpy()`` shares the parameter's memory, which optimiser steps on the learner thread change in place."""
+    array = tensor.detach().cpu().numpy()
+    return np.array(array.T if transposed else array, dtype=np.float32, order="C", copy=True)
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # exact identity, and no overflow warnings for large |x|
 
@@ -99,20 +106,14 @@ class AgentStepper:
         if seen == self._seen:
             return
         self._seen = seen
-        with torch.no_grad():
-            w_in = self.agent.fc_in.weight.detach().cpu().numpy().astype(np.float32)
-            o, a = self.agent.obs_dim, self.n_actions
-            self._w_obs = np.ascontiguousarray(w_in[:, :o].T)
-            self._w_last = np.ascontiguousarray(w_in[:, o : o + a].T)
-            self._w_id = np.ascontiguousarray(w_in[:, o + a :].T)
-            self._b_in = self.agent.fc_in.bias.detach().cpu().numpy()
-            gru = self.agent.gru
-            self._w_ih = np.ascontiguousarray(gru.weight_ih_l0.detach().cpu().numpy().T)
-            self._w_hh = np.ascontiguousarray(gru.weight_hh_l0.detach().cpu().numpy().T)
-            self._b_ih = gru.bias_ih_l0.detach().cpu().numpy()
-            self._b_hh = gru.bias_hh_l0.detach().cpu().numpy()
-            self._w_out = np.ascontiguousarray(self.agent.fc_out.weight.detach().cpu().numpy().T)
-            self._b_out = self.agent.fc_out.bias.detach().cpu().numpy()
+        agent, gru = self.agent, self.agent.gru
+        o, a = agent.obs_dim, self.n_actions
+        w_in = _copied(agent.fc_in.weight, transposed=True)  # rows: observation, one-hot last action, one-hot id
+        self._w_obs, self._w_last, self._w_id = w_in[:o], w_in[o : o + a], w_in[o + a :]
+        self._w_ih, self._w_hh = _copied(gru.weight_ih_l0, transposed=True), _copied(gru.weight_hh_l0, transposed=True)
+        self._w_out = _copied(agent.fc_out.weight, transposed=True)
+        self._b_in, self._b_out = _copied(agent.fc_in.bias), _copied(agent.fc_out.bias)
+        self._b_ih, self._b_hh = _copied(gru.bias_ih_l0), _copied(gru.bias_hh_l0)
 
     def __call__(
         self, obs: np.ndarray, last_actions: np.ndarray, agent_ids: np.ndarray, hidden: np.ndarray

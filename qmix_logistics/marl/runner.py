@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing as mp
-import os
 import pickle
 import time
 from collections.abc import Sequence
@@ -28,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from qmix_logistics.common.errors import QlogError
+from qmix_logistics.common.masks import uniform_valid_actions
+from qmix_logistics.common.parallel import default_workers
 
 from .buffer import Episode
 from .controller import MultiAgentController
@@ -74,14 +75,6 @@ EXCHANGE_SECONDS = 3e-4
 MIN_SAVING = 0.3
 
 
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, e.g. under taskset; else the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def choose_workers(n_envs: int, step_seconds: float, cores: int) -> int:
     """Worker processes for ``n_envs`` envs that take ``step_seconds`` a step: 0 (step them all here) unless
     stepping them on ``min(n_envs, cores)`` processes saves at least ``MIN_SAVING`` of the time."""
@@ -102,8 +95,7 @@ def measure_step_seconds(adapter: EnvAdapter, seed: int, *, steps: int = 32, bud
     arrays = adapter.reset(seed)
     done, started = 0, time.perf_counter()
     while done < steps and (done == 0 or time.perf_counter() - started < budget_s):
-        keys = np.where(arrays.avail, 1.0 + rng.random(arrays.avail.shape), 0.0)
-        arrays = adapter.step(keys.argmax(axis=1))
+        arrays = adapter.step(uniform_valid_actions(arrays.avail, rng))
         done += 1
         if arrays.done:
             arrays = adapter.reset(seed + done)
@@ -144,7 +136,7 @@ class EnvRunner:
         if workers is None:
             probe = EnvAdapter(make_env(seed), probe_seed=seed)
             self.step_seconds = measure_step_seconds(probe, seed)
-            workers = choose_workers(n_envs, self.step_seconds, available_cores())
+            workers = choose_workers(n_envs, self.step_seconds, default_workers())  # the cores we may use
             if workers == 0:
                 self._local.append(probe)
             else:

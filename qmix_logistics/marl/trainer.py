@@ -9,10 +9,10 @@ continues exactly where the run stopped: same step counter, epsilon, optimiser s
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,6 +228,7 @@ class _TrainingSession:
 
         saved_at = evaluated_at = logged_at = -1
         deadline = None if cfg.max_wall_minutes is None else started + 60.0 * cfg.max_wall_minutes
+        learner_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="learner")
         try:
             if self.demo_buffer is not None and self.learner.updates < cfg.pretrain_updates:
                 report(f"pre-training on {len(self.demo_buffer)} demonstration episodes")
@@ -241,11 +242,13 @@ class _TrainingSession:
                 # a run resumed without its replay buffer keeps the updates it owes until there is data again
                 pending = self.pending_updates if len(self.buffer) > 0 else 0
                 self.pending_updates -= pending
-                background = _BackgroundWork(lambda n=pending: self._run_updates(n)).start()
+                # torch releases the GIL in its kernels, so these updates overlap with the envs stepping here
+                updating = learner_thread.submit(self._run_updates, pending) if pending else None
                 try:
                     episodes = self._collect()
                 finally:
-                    window.add_stats(background.join())
+                    if updating is not None:
+                        window.add_stats(updating.result())
                 self._store(episodes)
                 window.add_episodes(episodes)
                 self._earn_updates(len(episodes))
@@ -278,6 +281,7 @@ class _TrainingSession:
                 self._save()
             report()
         finally:
+            learner_thread.shutdown()
             log.close()
         return TrainResult(
             run_dir=self.run_dir,
@@ -399,33 +403,6 @@ class _TrainingSession:
                 "buffer": self.buffer.state_dict() if self.config.save_buffer else None,
             },
         )
-
-
-class _BackgroundWork:
-    """A function run on a thread; ``join`` returns its result or raises its error. Torch releases the GIL
-    inside its kernels, so gradient updates here overlap with the envs stepping in the main thread."""
-
-    def __init__(self, work: Callable[[], list[dict[str, float]]]) -> None:
-        self._work = work
-        self._result: list[dict[str, float]] = []
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="learner", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self._result = self._work()
-        except BaseException as exc:  # handed to the main thread by join()
-            self._error = exc
-
-    def start(self) -> _BackgroundWork:
-        self._thread.start()
-        return self
-
-    def join(self) -> list[dict[str, float]]:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._result
 
 
 def _crossed(before: int, after: int, interval: int) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from qmix_logistics.common.masks import uniform_valid_actions
 from qmix_logistics.env import DispatchEnv
 from qmix_logistics.policies.base import ActionPolicy
 from qmix_logistics.sim.world import (
@@ -14,13 +15,6 @@ from qmix_logistics.sim.world import (
     ReturnToDepot,
     Wait,
 )
-
-
-def uniform_valid_actions(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One uniformly drawn valid action per row of a boolean mask matrix (vectorised)."""
-    scores = rng.random(masks.shape)
-    scores[~masks] = -1.0
-    return scores.argmax(axis=1)
 
 
 class RandomPolicy(ActionPolicy):

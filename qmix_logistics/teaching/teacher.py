@@ -114,6 +114,5 @@ def make_teacher(name: str, *, planner_time_limit_s: float | None = None):
     if name == "batching":
         return batching_actions
     if name in ("ortools", "pyvrp"):
-        limit = {} if planner_time_limit_s is None else {"time_limit_s": planner_time_limit_s}
-        return PlannerTeacher(name, RollingHorizonConfig(**limit))
+        return PlannerTeacher(name, RollingHorizonConfig(time_limit_s=planner_time_limit_s))  # None: scaled
     raise QlogError(f"unknown teacher {name!r}; choose one of {', '.join(TEACHERS)}", field="--teacher")
