@@ -112,8 +112,8 @@ def test_no_idling_with_work_unless_allowed(small_scenario: Scenario) -> None:
             w = env.world
             work = masks[:, 1:-1].any(axis=1)
             seen_work |= bool(work.any())
-            # holding at a warehouse for more orders: something on board and a third of the room free
-            hold = np.array([bool(w.onboard[v]) and 3 * (w.fleet.capacity[v] - w.load[v]) >= w.fleet.capacity[v]
+            # holding at a warehouse for more orders: something on board and room left
+            hold = np.array([bool(w.onboard[v]) and w.load[v] < w.fleet.capacity[v]
                              and bool((w.depot_node == w.node[v]).any()) for v in range(env.n_agents)])
             seen_hold |= bool((work & hold & w.deciding).any())
             assert (masks[work, 0] == (allow | hold[work])).all()

@@ -172,8 +172,8 @@ def build_observations(
             obs[v, p + 6] = _clip(detours[best] * inv_tau, 0.0, hi)
             masks[v, 1 + s] = dec and fits
         masks[v, 1 + k_slots + c_slots] = dec and u != home[v]
-        # holding: waiting at a warehouse for more orders, with some on board and a third of the room free
-        if dec and n_onb > 0 and 3 * free >= capacity[v]:
+        # holding: waiting at a warehouse for more orders, with some on board and room left
+        if dec and n_onb > 0 and free > 0:
             for d in range(depot_node.shape[0]):
                 if depot_node[d] == u:
                     holdable[v] = True

@@ -24,7 +24,8 @@ ONBOARD_FEATURES = 4
 PENDING_FEATURES = 7
 NEIGHBOR_FEATURES = 6
 STATE_ORDER_FEATURES = 7
-OBSERVATION_LAYOUT = "2: pending slots with detour; loaded vehicles see top-ups by detour, onboard nearest first"
+OBSERVATION_LAYOUT = ("3: pending slots with detour; loaded vehicles see top-ups by detour, onboard nearest first;"
+                      " holding valid while room is left")
 
 
 @dataclass(frozen=True)
