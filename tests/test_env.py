@@ -9,7 +9,7 @@ from pettingzoo.test import parallel_api_test
 from qmix_logistics.common.masks import uniform_valid_actions
 from qmix_logistics.env import DispatchEnv
 from qmix_logistics.env.parallel_env import DispatchParallelEnv
-from qmix_logistics.policies.batching import batching_actions
+from qmix_logistics.policies.batching import TOP_UP_DETOUR_RATIO, batching_actions
 from qmix_logistics.scenario import Scenario
 from qmix_logistics.sim.world import Deliver, Load, OrderState, ReturnToDepot, Wait
 
@@ -123,7 +123,7 @@ def test_no_idling_with_work_unless_allowed(small_scenario: Scenario) -> None:
         assert seen_work and seen_hold
 
 
-def test_batching_suggestions_are_valid_and_top_up_with_the_nearest_customer(small_scenario: Scenario) -> None:
+def test_batching_suggestions_are_valid_and_top_up_with_the_nearest_nearby_customer(small_scenario: Scenario) -> None:
     from qmix_logistics.env.kernel import (
         ONBOARD_FEATURES,
         OWN_FEATURES,
@@ -150,11 +150,17 @@ def test_batching_suggestions_are_valid_and_top_up_with_the_nearest_customer(sma
                 assert env.pending_detour[v, k] == pytest.approx(expected)
                 assert env.observations()[v, off_pend + k * PENDING_FEATURES + 6] == pytest.approx(
                     min(expected / env._tau, 4.0), rel=1e-5)
+            here = int(w.node[v])
+            eligible = [k for k in range(lay.pending_slots) if masks[v, 1 + k]
+                        and int(w.depot_node[w.orders.depot[env.pending_ids[v, k]]]) == here
+                        and env.pending_detour[v, k] <= TOP_UP_DETOUR_RATIO * tt[here, w.orders.dest[env.pending_ids[v, k]]]]
             if w.onboard[v] and 1 <= a[v] < lay.first_deliver:
                 topped_up += 1
-                rivals = [k for k in range(lay.pending_slots) if masks[v, 1 + k]]
-                assert env.pending_detour[v, a[v] - 1] <= min(env.pending_detour[v, k] for k in rivals) + 1e-9 \
-                    or any(int(env.pending_ids[v, k]) in loads for k in rivals)
+                assert a[v] - 1 in eligible  # a top-up never pulls the trip across town
+                assert env.pending_detour[v, a[v] - 1] <= min(env.pending_detour[v, k] for k in eligible) + 1e-9 \
+                    or any(int(env.pending_ids[v, k]) in loads for k in eligible)
+            elif w.onboard[v] and a[v] == 0:
+                assert all(int(env.pending_ids[v, k]) in loads for k in eligible)  # holds only with nothing to top up
         _, masks, _, done, info = env.step(a)
     assert topped_up > 0
     from qmix_logistics.evaluation.rollout import run_episode
