@@ -119,3 +119,24 @@ def test_warmup_without_suggestions_explores_uniformly_and_still_solves_two_step
     cfg = two_step_config(seed=0, expert_warmup_episodes=20, expert_share=1.0)
     result = train(make_two_step_game, cfg, tmp_path / "run")
     assert result.last_eval["return"] == 8.0
+
+
+def test_imitation_only_leaves_the_mixer_untouched_and_still_fits_the_teacher() -> None:
+    spec = EnvSpec(("a", "b"), 3, 5, 4)
+    buf = EpisodeBuffer(2, 3, 5, 4, 1.0)
+    buf.add(_episode(5, 2, 4, demo=True))
+    batch = buf.sample(4, np.random.default_rng(1))
+    torch.manual_seed(0)
+    learner = QLearner(spec, LearnerConfig(td_loss_weight=0.0, demo_loss_weight=1.0, demo_margin=0.8))
+    mixer_before = [p.detach().clone() for p in learner.mixer.parameters()]
+    first = learner.train(batch)
+    for _ in range(200):
+        last = learner.train(batch)
+    assert first["total_loss"] == pytest.approx(first["margin_loss"]) and first["td_loss"] > 0.0
+    assert last["margin_loss"] < 0.1 * first["margin_loss"]
+    assert all(torch.equal(a, b) for a, b in zip(mixer_before, learner.mixer.parameters()))
+
+
+def test_a_config_that_learns_nothing_is_refused() -> None:
+    with pytest.raises(ValueError, match="nothing would be learned"):
+        LearnerConfig(td_loss_weight=0.0, demo_loss_weight=0.0)

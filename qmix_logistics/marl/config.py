@@ -104,6 +104,10 @@ class LearnerConfig(BaseModel):
     valid action's by this much (in standardised reward units when rewards are standardised)."""
     demo_loss_weight: float = Field(1.0, ge=0.0)
     """Weight of the large-margin loss against the TD loss (0 turns it off)."""
+    td_loss_weight: float = Field(1.0, ge=0.0)
+    """Weight of the TD loss. 0 trains the margin loss alone: imitation of the suggestions at every state the
+    learner visits (with ``margin_on_all_steps``), no reinforcement learning, the ablation that shows what
+    the TD loss adds."""
     margin_on_all_steps: bool = False
     """Apply the margin loss to the env's suggestion at every stored step, not only in demonstration
     episodes: the policy stays close to the suggested rule and departs from it only where the TD targets
@@ -181,6 +185,8 @@ class LearnerConfig(BaseModel):
             raise ValueError("epsilon_end must not exceed epsilon_start")
         if self.env_workers is not None and self.env_workers > self.n_envs:
             raise ValueError(f"env_workers ({self.env_workers}) cannot exceed n_envs ({self.n_envs})")
+        if self.td_loss_weight == 0.0 and self.demo_loss_weight == 0.0:
+            raise ValueError("td_loss_weight and demo_loss_weight are both 0: nothing would be learned")
         return self
 
     @classmethod

@@ -157,8 +157,8 @@ class QLearner:
         ``td_loss`` is the mean squared TD error (with a JointObjective: its whole loss, whose parts come
         under their own keys, e.g. ``central_loss`` or ``opt_loss``), ``margin_loss`` the (unweighted)
         demonstration margin loss (0 when the batch has no demonstrated choice), and ``total_loss`` =
-        td + weight * margin, the value that was minimised; the weight is ``demo_weight`` (default: the
-        config's ``demo_loss_weight``).
+        td_loss_weight * td + weight * margin, the value that was minimised; the weight is ``demo_weight``
+        (default: the config's ``demo_loss_weight``).
         """
         cfg, u = self.config, batch.burn_in
         weight = cfg.demo_loss_weight if demo_weight is None else demo_weight
@@ -202,7 +202,9 @@ class QLearner:
             n_terms = mask.sum() * chosen_values.shape[-1]
             td_loss = td_error.pow(2).sum() / n_terms.clamp(min=1.0)
         margin_loss = self._margin_loss(q[:, :-1], batch, target_q[:, :-1]) if weight > 0.0 else None
-        loss = td_loss if margin_loss is None else td_loss + weight * margin_loss
+        loss = cfg.td_loss_weight * td_loss
+        if margin_loss is not None:
+            loss = loss + weight * margin_loss
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
