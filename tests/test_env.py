@@ -193,3 +193,39 @@ def test_parallel_env_passes_the_teachers_action_only_when_asked(small_scenario:
     pz = DispatchParallelEnv(small_scenario, teacher=batching_actions)
     _, infos = pz.reset(seed=9)
     assert all("expert_action" in infos[a] for a in pz.possible_agents)
+
+
+def test_a_vehicle_sees_its_type_its_lead_on_each_order_and_when_neighbours_are_free() -> None:
+    from qmix_logistics.env.layout import NEIGHBOR_FEATURES, ONBOARD_FEATURES, OWN_FEATURES, PENDING_FEATURES
+    from qmix_logistics.scenario import load_scenario
+    from tests.conftest import ROOT
+
+    env = DispatchEnv(load_scenario(ROOT / "scenarios" / "multi_warehouse.yaml"))
+    lay = env.layout
+    off_pend = OWN_FEATURES + 1 + ONBOARD_FEATURES * lay.onboard_slots
+    off_nb = off_pend + PENDING_FEATURES * lay.pending_slots
+    rng = np.random.default_rng(0)
+    obs, masks = env.reset(seed=3)
+    f = env.world.fleet
+    types = {tuple(np.round(obs[v, 9:12], 6)) for v in range(env.n_agents)}
+    assert len(types) == len({(c, s) for c, s in zip(f.capacity, f.type_index)}) > 1  # bikes and vans differ
+    assert np.allclose(obs[:, 9], f.capacity / f.capacity.max()) and obs[:, 10:12].max() == pytest.approx(1.0)
+    checked = 0
+    for _ in range(300):
+        w = env.world
+        base = np.maximum(w.now, w.free_at)
+        for v in range(env.n_agents):
+            for k in np.flatnonzero(env.pending_ids[v] >= 0):
+                wh = int(w.depot_node[w.orders.depot[env.pending_ids[v, k]]])
+                mine = base[v] + w.time_min[f.type_index[v]][w.node[v], wh]
+                rivals = [base[u] + w.time_min[f.type_index[u]][w.node[u], wh] for u in range(env.n_agents)
+                          if u != v and w.active[u] and w.load[u] < f.capacity[u]]
+                expected = np.clip((min(rivals, default=np.inf) - mine) / env._tau, -2.0, 4.0)
+                assert obs[v, off_pend + k * PENDING_FEATURES + 7] == pytest.approx(expected, abs=1e-4)
+                checked += 1
+            for s in range(env.neighbor_slots):
+                assert obs[v, off_nb + s * NEIGHBOR_FEATURES + 6] >= 0.0
+        obs, masks, _, done, _ = env.step(uniform_valid_actions(masks, rng))
+        if done:
+            break
+    assert checked > 100

@@ -91,6 +91,10 @@ class DispatchEnv:
         self._radius = self.scenario.observation.radius_min
         self._load_time = np.array([d.load_time_min for d in self.scenario.depots], dtype=np.float64)
         self._home = w.depot_node[w.fleet.home_depot]
+        speeds = np.asarray(w.fleet.speeds, dtype=np.float64)
+        self._speed_share = speeds[w.fleet.type_index] / speeds.max()
+        top_cost = float(w.fleet.cost_per_km.max())
+        self._cost_share = w.fleet.cost_per_km / top_cost if top_cost > 0 else np.zeros(self.n_agents)
         w.advance()
         self._observe()
         return self._obs, self._masks  # type: ignore[return-value]
@@ -233,6 +237,7 @@ class DispatchEnv:
             -1.0 if self._radius is None else float(self._radius), _SLACK_CLIP[0], _SLACK_CLIP[1],
             self.scenario.observation.wait_with_work,
             w.node, w.free_at, w.load, f.capacity, f.shift_end, w.deciding, w.active, self._home, f.type_index,
+            self._speed_share, self._cost_share,
             w.travel.rows_min, w.travel.row_of, self._xy, w.onboard_mat, np.flatnonzero(w.state == _READY),
             w.orders.depot, w.orders.dest, w.orders.size, w.orders.due_min, w.depot_node, self._load_time,
             obs, masks, self._pending_ids, self._onboard_ids, self._pending_detour, self._holdable,

@@ -3,15 +3,18 @@
 This is the simulator's hot path (it runs once per env step for all agents), so it is written as plain
 loops over small arrays and compiled; the layout constants live in ``env.py``. Slots:
 
-- own (9): time of day, x, y, deciding, load share, shift left, drive home, onboard share, busy left
+- own (12): time of day, x, y, deciding, load share, shift left, drive home, onboard share, busy left,
+  capacity, speed and cost per km as shares of the fleet's largest
 - visible-count (1)
 - onboard (C x 4): present, drive to destination, slack, size      (nearest first)
-- pending (K x 7): present, drive to warehouse, warehouse-to-customer, slack, size, fits, detour
+- pending (K x 8): present, drive to warehouse, warehouse-to-customer, slack, size, fits, detour, lead
   (detour: drive from the nearest onboard customer to this one, or from the warehouse when nothing
-  is on board, the cost of adding it to the current trip). An empty vehicle sees the orders with
+  is on board, the cost of adding it to the current trip; lead: how many minutes sooner this vehicle
+  can stand at the order's warehouse than the soonest other active vehicle with room, clipped like
+  slack, so a vehicle sees whether a colleague will get there first). An empty vehicle sees the orders with
   least slack first; a loaded one sees the orders of the warehouse it stands at with least detour
   first (the natural top-ups), then the rest by detour. Orders that do not fit come last.
-- neighbours (M x 6): present, dx, dy, drive time, their load share, deciding     (nearest first)
+- neighbours (M x 7): present, dx, dy, drive time, their load share, deciding, busy left (nearest first)
 
 Times are divided by ``tau`` (a typical drive) and slack is clipped to [lo, hi]. Drive times are the
 rows of the network's per-source table: ``time_min[t, row_of[u], v]`` is the drive u -> v for type t;
@@ -63,7 +66,7 @@ def _detour(tt: np.ndarray, row_of: np.ndarray, o_dest: np.ndarray, onboard: np.
 @njit(cache=True)
 def build_observations(
     now, start, horizon, inv_tau, max_cap, radius, lo, hi, wait_with_work,  # scalars (radius < 0: unlimited)
-    node, free_at, load, capacity, shift_end, deciding, active, home, vtype,  # per vehicle
+    node, free_at, load, capacity, shift_end, deciding, active, home, vtype, speed_share, cost_share,  # per vehicle
     time_min, row_of, xy,                                 # [types, rows, n] minutes, [n] row per source, [n, 2] 0..1
     onboard, ready,                                                   # [A, cap] ids (-1 pad), ready order ids
     o_depot, o_dest, o_size, o_due, depot_node, load_time,            # per order / per depot
@@ -81,6 +84,22 @@ def build_observations(
     detours = np.empty(n_ready)
     taken = np.zeros(n_ready, dtype=np.bool_)
     onb_sorted = np.empty(onboard.shape[1], dtype=np.int64)
+    # the two soonest arrivals at each warehouse among active vehicles with room (for the lead feature)
+    n_dep = depot_node.shape[0]
+    first_at = np.full(n_dep, np.inf)
+    first_by = np.full(n_dep, -1, dtype=np.int64)
+    second_at = np.full(n_dep, np.inf)
+    for w in range(a):
+        if not active[w] or load[w] >= capacity[w]:
+            continue
+        for d in range(n_dep):
+            arrive = max(now, free_at[w]) + time_min[vtype[w], row_of[node[w]], depot_node[d]]
+            if arrive < first_at[d]:
+                second_at[d] = first_at[d]
+                first_at[d] = arrive
+                first_by[d] = w
+            elif arrive < second_at[d]:
+                second_at[d] = arrive
     nb_time = np.empty(a)
     nb_used = np.zeros(a, dtype=np.bool_)
     obs[:] = 0.0
@@ -118,6 +137,9 @@ def build_observations(
         obs[v, 6] = time_min[t, ru, home[v]] * inv_tau
         obs[v, 7] = n_onb / c_slots
         obs[v, 8] = (base - now) * inv_tau
+        obs[v, 9] = capacity[v] / max_cap
+        obs[v, 10] = speed_share[v]
+        obs[v, 11] = cost_share[v]
 
         masks[v, 0] = True
         for s in range(min(n_onb, c_slots)):
@@ -170,6 +192,8 @@ def build_observations(
             obs[v, p + 5] = 1.0 if fits else 0.0
             pend_detour[v, s] = detours[best]
             obs[v, p + 6] = _clip(detours[best] * inv_tau, 0.0, hi)
+            rival = second_at[d] if first_by[d] == v else first_at[d]
+            obs[v, p + 7] = _clip((rival - base - to_wh) * inv_tau, lo, hi)
             masks[v, 1 + s] = dec and fits
         masks[v, 1 + k_slots + c_slots] = dec and u != home[v]
         # holding: waiting at a warehouse for more orders, with some on board and room left
@@ -200,3 +224,4 @@ def build_observations(
                 obs[v, p + 3] = best_t * inv_tau
                 obs[v, p + 4] = load[best] / capacity[best]
                 obs[v, p + 5] = 1.0 if deciding[best] else 0.0
+                obs[v, p + 6] = (max(now, free_at[best]) - now) * inv_tau

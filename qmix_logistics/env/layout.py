@@ -7,25 +7,28 @@ different meaning) is refused rather than silently misread.
 Observation slots (see :mod:`qmix_logistics.env.kernel` for how each is computed):
 
 - own (``OWN_FEATURES``): time of day, x, y, deciding, load share, shift left, drive home, onboard
-  share, busy left
+  share, busy left, and the vehicle's type: capacity, speed and cost per km, each as a share of the
+  fleet's largest
 - visible-count (1)
 - onboard (``ONBOARD_FEATURES`` per slot): present, drive to destination, slack, size
 - pending (``PENDING_FEATURES`` per slot): present, drive to warehouse, warehouse-to-customer, slack,
-  size, fits, detour
-- neighbours (``NEIGHBOR_FEATURES`` per slot): present, dx, dy, drive time, load share, deciding
+  size, fits, detour, lead (how much sooner this vehicle reaches the order's warehouse than the
+  soonest colleague with room)
+- neighbours (``NEIGHBOR_FEATURES`` per slot): present, dx, dy, drive time, load share, deciding, busy left
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-OWN_FEATURES = 9
+OWN_FEATURES = 12
 ONBOARD_FEATURES = 4
-PENDING_FEATURES = 7
-NEIGHBOR_FEATURES = 6
+PENDING_FEATURES = 8
+NEIGHBOR_FEATURES = 7
 STATE_ORDER_FEATURES = 7
-OBSERVATION_LAYOUT = ("3: pending slots with detour; loaded vehicles see top-ups by detour, onboard nearest first;"
-                      " holding valid while room is left")
+OBSERVATION_LAYOUT = ("4: pending slots with detour and lead over colleagues; loaded vehicles see top-ups by detour,"
+                      " onboard nearest first; holding valid while room is left; own vehicle type;"
+                      " neighbours' busy time")
 
 
 @dataclass(frozen=True)
