@@ -59,6 +59,9 @@ def plot(rows: list[dict[str, object]], references: list[dict[str, object]], pat
     for r, style in zip(references, ("--", ":")):
         ax.axhline(r["total_cost"], linestyle=style, color="grey", label=f"{r['policy']} rule")
     ax.set_xscale("log")
+    ticks = sorted({round(float(r["granted_s"]), 2) for r in fixed})
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("search seconds per re-plan (mean granted)")
     ax.set_ylabel("mean total cost per day (lower is better)")
     ax.set_title(title)
