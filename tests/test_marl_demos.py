@@ -25,6 +25,13 @@ def _episode(length: int, n_agents: int, n_actions: int, *, demo: bool) -> Episo
     )
 
 
+def _demo_batch():
+    """Four windows sampled from one 5-step demonstration of 2 agents with 4 actions."""
+    buf = EpisodeBuffer(2, 3, 5, 4, 1.0)
+    buf.add(_episode(5, 2, 4, demo=True))
+    return buf.sample(4, np.random.default_rng(1))
+
+
 def test_only_demonstrations_carry_expert_actions_into_batches() -> None:
     buf = EpisodeBuffer(2, 3, 5, 4, 1.0)
     demo, plain = _episode(6, 2, 4, demo=True), _episode(7, 2, 4, demo=False)
@@ -40,9 +47,7 @@ def test_only_demonstrations_carry_expert_actions_into_batches() -> None:
 def test_margin_loss_is_zero_once_the_demonstrated_action_leads_by_the_margin() -> None:
     spec = EnvSpec(("a", "b"), 3, 5, 4)
     learner = QLearner(spec, LearnerConfig(demo_margin=0.5))
-    buf = EpisodeBuffer(2, 3, 5, 4, 1.0)
-    buf.add(_episode(5, 2, 4, demo=True))
-    batch = buf.sample(4, np.random.default_rng(1))
+    batch = _demo_batch()
     expert = batch.expert
     q = torch.zeros(*expert.shape, 4)
     loss = learner._margin_loss(q, batch, q)
@@ -53,9 +58,7 @@ def test_margin_loss_is_zero_once_the_demonstrated_action_leads_by_the_margin() 
 
 def test_q_filter_lets_the_critic_overrule_the_teacher() -> None:
     spec = EnvSpec(("a", "b"), 3, 5, 4)
-    buf = EpisodeBuffer(2, 3, 5, 4, 1.0)
-    buf.add(_episode(5, 2, 4, demo=True))
-    batch = buf.sample(4, np.random.default_rng(1))
+    batch = _demo_batch()
     q = torch.zeros(*batch.expert.shape, 4)
     critic = torch.full_like(q, 5.0)  # the target networks value every other action 5 above the teacher's
     critic.scatter_(-1, batch.expert.clamp(min=0).unsqueeze(-1), 0.0)
@@ -98,9 +101,7 @@ def test_demonstrations_teach_vdn_the_joint_plan_it_cannot_find_alone(tmp_path) 
 
 def test_update_reports_td_margin_and_total_loss_separately() -> None:
     spec = EnvSpec(("a", "b"), 3, 5, 4)
-    buf = EpisodeBuffer(2, 3, 5, 4, 1.0)
-    buf.add(_episode(5, 2, 4, demo=True))
-    batch = buf.sample(4, np.random.default_rng(1))
+    batch = _demo_batch()
     torch.manual_seed(0)
     stats = QLearner(spec, LearnerConfig(demo_loss_weight=2.0, demo_margin=0.8)).train(batch)
     assert stats["margin_loss"] > 0.0 and stats["td_loss"] > 0.0
@@ -123,9 +124,7 @@ def test_warmup_without_suggestions_explores_uniformly_and_still_solves_two_step
 
 def test_imitation_only_leaves_the_mixer_untouched_and_still_fits_the_teacher() -> None:
     spec = EnvSpec(("a", "b"), 3, 5, 4)
-    buf = EpisodeBuffer(2, 3, 5, 4, 1.0)
-    buf.add(_episode(5, 2, 4, demo=True))
-    batch = buf.sample(4, np.random.default_rng(1))
+    batch = _demo_batch()
     torch.manual_seed(0)
     learner = QLearner(spec, LearnerConfig(td_loss_weight=0.0, demo_loss_weight=1.0, demo_margin=0.8))
     mixer_before = [p.detach().clone() for p in learner.mixer.parameters()]
