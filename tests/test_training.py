@@ -78,7 +78,7 @@ def test_cli_train_then_resume_continues_the_counter(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr[-2000:]
     # stderr is a pipe here, not a terminal: plain progress lines, no bar frames
     lines = [line for line in res.stderr.splitlines() if line.startswith("train ")]
-    assert lines and re.match(r"train \d{3}/300 env steps \(100%\), \d+ steps/s", lines[-1]), res.stderr
+    assert lines and re.match(r"train \d{3}/300 env steps \(100%\), [\d,]+ steps/s", lines[-1]), res.stderr
     assert "\r" not in res.stderr
     rows_before = list(csv.DictReader(open(run / "progress.csv")))
     res = _qlog("train", "--resume", str(run), "--steps", "700", "--no-eval", cwd=tmp_path)
