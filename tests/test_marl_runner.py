@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from qmix_logistics.common.errors import QlogError
 from qmix_logistics.marl import EnvRunner, MultiAgentController, RNNAgent, load_checkpoint, train
@@ -111,6 +112,19 @@ def test_same_seed_gives_identical_weights_and_another_seed_does_not(tmp_path):
         for key, tensor in first[part].items():
             assert torch.equal(tensor, second[part][key]), f"{part}.{key}"
     assert not torch.equal(first["agent"]["fc_out.weight"], other["agent"]["fc_out.weight"])
+
+
+def _blas_threads() -> int:
+    return max(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+
+
+def test_training_keeps_numpy_blas_on_one_thread_and_gives_the_setting_back(tmp_path):
+    with threadpool_limits(limits=2, user_api="blas"):  # what numpy takes on a 2-core machine
+        seen: list[int] = []
+        train(make_two_step_game, two_step_config(total_env_steps=40), tmp_path,
+              on_progress=lambda progress: seen.append(_blas_threads()))
+        assert seen and set(seen) == {1}
+        assert _blas_threads() == 2
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ import traceback
 from multiprocessing.connection import Connection
 
 from qmix_logistics.common.errors import QlogError
+from qmix_logistics.common.parallel import one_blas_thread
 
 from .env_contract import EnvAdapter, EnvFactory
 
@@ -25,6 +26,7 @@ def worker_main(conn: Connection, make_env: EnvFactory, seeds: list[int]) -> Non
     Replies are ("ok", payload) or, once, ("error", details) after which the worker exits.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it then closes us
+    one_blas_thread()  # kept for the worker's life: its cores are shared with the other workers
     adapters: list[EnvAdapter] = []
     try:
         for seed in seeds:

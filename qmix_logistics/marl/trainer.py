@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from qmix_logistics.common.errors import QlogError
+from qmix_logistics.common.parallel import one_blas_thread
 
 from .buffer import Episode, EpisodeBuffer, concat_batches
 from .checkpoint import (
@@ -116,7 +117,8 @@ def train(
     if config.torch_threads is not None:
         torch.set_num_threads(config.torch_threads)
     try:
-        with EnvRunner(make_env, config.n_envs, seed=config.seed, workers=config.env_workers) as runner:
+        with one_blas_thread(), EnvRunner(make_env, config.n_envs, seed=config.seed,
+                                          workers=config.env_workers) as runner:
             session = _TrainingSession(runner, config, run_dir, device, eval_fn, extra_metadata or {},
                                        demonstrations)
             if resume:
