@@ -35,18 +35,19 @@ def single_thread_worker() -> None:
     """Pool initializer: one math thread per worker, so W workers use W cores and not W x cores."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"
-    threadpool_limits(limits=1, user_api="blas")  # numpy's BLAS was loaded before the variables were set
+    one_blas_thread()  # numpy's BLAS was loaded before the variables were set
     torch = sys.modules.get("torch")  # already imported by the main module: set its pool directly
     if torch is not None:
         torch.set_num_threads(1)
 
 
 def one_blas_thread() -> threadpool_limits:
-    """A context manager that keeps numpy's BLAS on one thread inside it.
+    """Put numpy's BLAS on one thread now; used as a context manager, the previous setting returns on exit.
 
     Where a process already runs other work on every core (env workers, a learner thread), BLAS threads only
-    wait for cores: the small matrix products of acting for a few hundred agent rows ran at half the speed
-    with numpy's default of one BLAS thread per core while two env workers stepped on a 2-core machine.
+    wait for cores: collecting depot days, whose acting is small matrix products for a few dozen agent rows,
+    ran at a third of the speed with numpy's default of one BLAS thread per core while another job held both
+    cores of a 2-core machine.
     """
     return threadpool_limits(limits=1, user_api="blas")
 

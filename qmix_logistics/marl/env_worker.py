@@ -26,7 +26,7 @@ def worker_main(conn: Connection, make_env: EnvFactory, seeds: list[int]) -> Non
     Replies are ("ok", payload) or, once, ("error", details) after which the worker exits.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it then closes us
-    one_blas_thread()  # kept for the worker's life: its cores are shared with the other workers
+    one_blas_thread()  # for the worker's whole life: its cores are shared with the other workers
     adapters: list[EnvAdapter] = []
     try:
         for seed in seeds:
