@@ -229,3 +229,45 @@ def test_a_vehicle_sees_its_type_its_lead_on_each_order_and_when_neighbours_are_
         if done:
             break
     assert checked > 100
+
+
+def test_a_vehicle_sees_its_least_onboard_slack_each_orders_detour_share_and_extra_drive() -> None:
+    from qmix_logistics.env.layout import ONBOARD_FEATURES, OWN_FEATURES, PENDING_FEATURES
+    from qmix_logistics.scenario import load_scenario
+    from tests.conftest import ROOT
+
+    env = DispatchEnv(load_scenario(ROOT / "scenarios" / "multi_warehouse.yaml"))
+    lay = env.layout
+    off_pend = OWN_FEATURES + 1 + ONBOARD_FEATURES * lay.onboard_slots
+    rng = np.random.default_rng(1)
+    obs, masks = env.reset(seed=4)
+    tau = env._tau
+    f = env.world.fleet
+    loaded = shares = 0
+    for _ in range(400):
+        w = env.world
+        for v in range(env.n_agents):
+            tt = w.time_min[f.type_index[v]]
+            base = max(w.now, w.free_at[v])
+            here = int(w.node[v])
+            slacks = [w.orders.due_min[o] - base - tt[here, w.orders.dest[o]] for o in w.onboard[v]]
+            expected = np.clip(min(slacks) / tau, -2.0, 4.0) if slacks else 4.0
+            assert obs[v, OWN_FEATURES - 1] == pytest.approx(expected, abs=1e-4)
+            loaded += bool(slacks)
+            slots = np.flatnonzero(env.pending_ids[v] >= 0)
+            if not len(slots):
+                continue
+            to_wh = {k: tt[here, w.depot_node[w.orders.depot[env.pending_ids[v, k]]]] for k in slots}
+            fitting = [to_wh[k] for k in slots if obs[v, off_pend + k * PENDING_FEATURES + 5] > 0]
+            nearest = min(fitting or to_wh.values())
+            for k in slots:
+                o = int(env.pending_ids[v, k])
+                own = tt[w.depot_node[w.orders.depot[o]], w.orders.dest[o]]
+                p = off_pend + k * PENDING_FEATURES
+                assert obs[v, p + 8] == pytest.approx(min(env.pending_detour[v, k] / own, 2.0), abs=1e-4)
+                assert obs[v, p + 9] == pytest.approx(np.clip((to_wh[k] - nearest) / tau, 0.0, 4.0), abs=1e-4)
+                shares += 1
+        obs, masks, _, done, _ = env.step(uniform_valid_actions(masks, rng))
+        if done:
+            break
+    assert loaded > 50 and shares > 100

@@ -3,13 +3,19 @@
 This is the simulator's hot path (it runs once per env step for all agents), so it is written as plain
 loops over small arrays and compiled; the layout constants live in ``env.py``. Slots:
 
-- own (12): time of day, x, y, deciding, load share, shift left, drive home, onboard share, busy left,
-  capacity, speed and cost per km as shares of the fleet's largest
+- own (13): time of day, x, y, deciding, load share, shift left, drive home, onboard share, busy left,
+  capacity, speed and cost per km as shares of the fleet's largest, and the least slack of all orders on
+  board (``hi`` when nothing is on board; the onboard slots may not show every order)
 - visible-count (1)
 - onboard (C x 4): present, drive to destination, slack, size      (nearest first)
-- pending (K x 8): present, drive to warehouse, warehouse-to-customer, slack, size, fits, detour, lead
+- pending (K x 10): present, drive to warehouse, warehouse-to-customer, slack, size, fits, detour, lead,
+  detour share, extra drive to warehouse
   (detour: drive from the nearest onboard customer to this one, or from the warehouse when nothing
-  is on board, the cost of adding it to the current trip; lead: how many minutes sooner this vehicle
+  is on board, the cost of adding it to the current trip; detour share: the detour as a share of a
+  trip of its own, the warehouse-to-customer drive, clipped to [0, 2]; extra drive: how much farther
+  this order's warehouse is than the nearest warehouse among the visible orders that fit. Both are
+  ratios and differences the network would otherwise have to compute across features or slots;
+  lead: how many minutes sooner this vehicle
   can stand at the order's warehouse than the soonest other active vehicle with room, clipped like
   slack, so a vehicle sees whether a colleague will get there first). An empty vehicle sees the orders with
   least slack first; a loaded one sees the orders of the warehouse it stands at with least detour
@@ -140,6 +146,11 @@ def build_observations(
         obs[v, 9] = capacity[v] / max_cap
         obs[v, 10] = speed_share[v]
         obs[v, 11] = cost_share[v]
+        least = np.inf
+        for j in range(n_onb):
+            o = onb_sorted[j]
+            least = min(least, o_due[o] - base - time_min[t, ru, o_dest[o]])
+        obs[v, 12] = hi if n_onb == 0 else _clip(least * inv_tau, lo, hi)
 
         masks[v, 0] = True
         for s in range(min(n_onb, c_slots)):
@@ -172,6 +183,8 @@ def build_observations(
             keys[r] = key + (0.0 if o_size[o] <= free else 1e6)
         obs[v, OWN_FEATURES] = min(visible / k_slots, 4.0)
         taken[:] = False
+        nearest_fit = np.inf
+        nearest_any = np.inf
         for s in range(k_slots):
             best = _take_smallest(keys, taken)
             if best < 0:
@@ -192,9 +205,22 @@ def build_observations(
             obs[v, p + 5] = 1.0 if fits else 0.0
             pend_detour[v, s] = detours[best]
             obs[v, p + 6] = _clip(detours[best] * inv_tau, 0.0, hi)
+            own_trip = time_min[t, row_of[wh], o_dest[o]]
+            obs[v, p + 8] = _clip(detours[best] / own_trip, 0.0, 2.0) if own_trip > 0.0 else (
+                0.0 if detours[best] <= 0.0 else 2.0)
+            obs[v, p + 9] = to_wh  # minutes for now; made relative to the nearest warehouse below
+            nearest_any = min(nearest_any, to_wh)
+            if fits:
+                nearest_fit = min(nearest_fit, to_wh)
             rival = second_at[d] if first_by[d] == v else first_at[d]
             obs[v, p + 7] = _clip((rival - base - to_wh) * inv_tau, lo, hi)
             masks[v, 1 + s] = dec and fits
+        nearest = nearest_fit if nearest_fit < np.inf else nearest_any
+        for s in range(k_slots):
+            if pend_ids[v, s] < 0:
+                break
+            p = off_pend + s * PENDING_FEATURES
+            obs[v, p + 9] = _clip((obs[v, p + 9] - nearest) * inv_tau, 0.0, hi)
         masks[v, 1 + k_slots + c_slots] = dec and u != home[v]
         # holding: waiting at a warehouse for more orders, with some on board and room left
         if dec and n_onb > 0 and free > 0:

@@ -8,12 +8,13 @@ Observation slots (see :mod:`qmix_logistics.env.kernel` for how each is computed
 
 - own (``OWN_FEATURES``): time of day, x, y, deciding, load share, shift left, drive home, onboard
   share, busy left, and the vehicle's type: capacity, speed and cost per km, each as a share of the
-  fleet's largest
+  fleet's largest; the least slack of the orders on board
 - visible-count (1)
 - onboard (``ONBOARD_FEATURES`` per slot): present, drive to destination, slack, size
 - pending (``PENDING_FEATURES`` per slot): present, drive to warehouse, warehouse-to-customer, slack,
   size, fits, detour, lead (how much sooner this vehicle reaches the order's warehouse than the
-  soonest colleague with room)
+  soonest colleague with room), detour share (detour over a trip of its own), extra drive to its
+  warehouse over the nearest visible one
 - neighbours (``NEIGHBOR_FEATURES`` per slot): present, dx, dy, drive time, load share, deciding, busy left
 """
 
@@ -21,12 +22,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-OWN_FEATURES = 12
+OWN_FEATURES = 13
 ONBOARD_FEATURES = 4
-PENDING_FEATURES = 8
+PENDING_FEATURES = 10
 NEIGHBOR_FEATURES = 7
 STATE_ORDER_FEATURES = 7
-OBSERVATION_LAYOUT = ("4: pending slots with detour and lead over colleagues; loaded vehicles see top-ups by detour,"
+OBSERVATION_LAYOUT = ("5: least onboard slack; pending detour share and extra drive to the warehouse;"
+                      " pending slots with detour and lead over colleagues; loaded vehicles see top-ups by detour,"
                       " onboard nearest first; holding valid while room is left; own vehicle type;"
                       " neighbours' busy time")
 
