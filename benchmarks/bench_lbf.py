@@ -6,6 +6,11 @@ defaults unless ``--set`` overrides them, and prints figures (it asserts nothing
 
     python benchmarks/bench_lbf.py --steps 1000000                       # learning: greedy test return over time
     taskset -c 0 python benchmarks/bench_lbf.py --steps 30000 --no-eval  # throughput on one core
+    python benchmarks/bench_lbf.py --diagnose RUN_DIR/checkpoint.pt       # what a trained policy does
+
+After training (and with ``--diagnose``) it also reports what the greedy policy does on 100 test days: how
+many foods it loads, when, and after the first one whether the agents head for the food that is left or
+for the placeholder (-1, -1) that LBF writes into an emptied food slot.
 
 The side-by-side reference run (EPyMARL's QMIX on the same env) is in the README, "Training throughput".
 """
@@ -114,6 +119,70 @@ def raw_env_speed(key: str, time_limit: int, steps: int = 5_000) -> float:
     return steps / (time.perf_counter() - started)
 
 
+def food_report(checkpoint: str | Path, episodes: int = 100, key: str = DEFAULT_KEY,
+                time_limit: int = DEFAULT_TIME_LIMIT) -> None:
+    """Print what the greedy policy of ``checkpoint`` does on test days 10_000.. (see the module docstring)."""
+    from collections import Counter
+
+    from qmix_logistics.marl.checkpoint import load_policy
+
+    policy, _ = load_policy(checkpoint)
+    env = LBFParallelEnv(key, time_limit)
+    n_food = env._env.max_num_food
+    returns, load_steps = Counter(), [[] for _ in range(n_food)]
+    moves, emptied_first = Counter(), Counter()
+    step_of = {1: (-1, 0), 2: (1, 0), 3: (0, -1), 4: (0, 1)}  # LBF: north, south, west, east
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=10_000 + episode)
+        hidden = [None] * len(env.possible_agents)
+        last = [None] * len(env.possible_agents)
+        loaded, total, t = 0, 0.0, 0
+        while env.agents:
+            before = {a: obs[a]["observation"].copy() for a in env.possible_agents}
+            actions = {}
+            for i, agent in enumerate(env.possible_agents):
+                actions[agent], _, hidden[i] = policy.act(obs[agent]["observation"], obs[agent]["action_mask"], i,
+                                                          last[i], hidden[i])
+                last[i] = actions[agent]
+            obs, rewards, *_ = env.step(actions)
+            t += 1
+            reward = next(iter(rewards.values()))
+            total += reward
+            if reward > 0:
+                if loaded == 0 and env.agents:  # which slot held the food that is gone now
+                    was, now = before[env.possible_agents[0]], obs[env.possible_agents[0]]["observation"]
+                    left = {(now[3 * k], now[3 * k + 1]) for k in range(n_food) if now[3 * k + 2] > 0}
+                    gone = [k for k in range(n_food) if was[3 * k + 2] > 0 and (was[3 * k], was[3 * k + 1]) not in left]
+                    emptied_first[gone[0] + 1 if gone else 0] += 1
+                load_steps[min(loaded, n_food - 1)].append(t)
+                loaded += 1
+            elif loaded == 1:
+                for agent in env.possible_agents:
+                    me = before[agent]
+                    food = next(((me[3 * k], me[3 * k + 1]) for k in range(n_food) if me[3 * k + 2] > 0), None)
+                    move = step_of.get(actions[agent])
+                    if food is None or move is None:
+                        moves["stays or loads"] += 1
+                        continue
+                    y, x = me[3 * n_food], me[3 * n_food + 1]
+                    nearer = lambda ty, tx: abs(y + move[0] - ty) + abs(x + move[1] - tx) < abs(y - ty) + abs(x - tx)
+                    moves["towards the food left" if nearer(*food) else
+                          "towards the placeholder (-1, -1)" if nearer(-1, -1) else "elsewhere"] += 1
+        returns[round(total, 2)] += 1
+    print(f"greedy policy on {episodes} test days: returns {dict(sorted(returns.items()))}")
+    for k, steps in enumerate(load_steps):
+        if steps:
+            print(f"  food {k + 1} loaded on {len(steps)} days, at step {np.mean(steps):.1f} on average")
+    if emptied_first:
+        print("  the first food loaded sat in the observation's " + ", ".join(
+            f"food slot {k} on {n} days" for k, n in emptied_first.most_common())
+            + " (LBF lists foods in grid order and moves the rest up when one is gone)")
+    total_moves = sum(moves.values())
+    if total_moves:
+        print("  agents' actions after the first food: " + ", ".join(
+            f"{name} {n / total_moves:.0%}" for name, n in moves.most_common()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--key", default=DEFAULT_KEY, help="lbforaging gymnasium id")
@@ -126,7 +195,12 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override a LearnerConfig default (repeatable), e.g. --set mixer=vdn")
     parser.add_argument("--run-dir", default=None, help="keep the run folder here (default: a temporary one)")
+    parser.add_argument("--diagnose", default=None, metavar="CHECKPOINT",
+                        help="only report what a trained policy does (no training)")
     args = parser.parse_args()
+    if args.diagnose:
+        food_report(args.diagnose, key=args.key, time_limit=args.time_limit)
+        return
 
     from qmix_logistics.marl import LearnerConfig, train
     from qmix_logistics.marl.progress import TrainProgress
@@ -156,17 +230,19 @@ def main() -> None:
         with open(run_dir / "eval.csv", newline="") as handle:
             curve = [(int(float(row["env_steps"])), float(row["value"]))
                      for row in csv.DictReader(handle) if row["metric"] == "return"]
-    print(f"\n{result.env_steps:,} env steps, {result.episodes:,} episodes, {result.updates:,} updates "
-          f"in {result.wall_seconds:.1f} s")
-    print(f"  with learning   {result.env_steps / result.wall_seconds:,.0f} env steps/s")
-    print(f"  learner busy    {result.learn_seconds / result.wall_seconds:.0%} of the wall (on its own thread)")
-    if result.updates:
-        print(f"  updates         {1000 * result.learn_seconds / result.updates:.1f} ms each")
-    best = max((r for _, r in curve), default=float("nan"))
-    print(f"  test return     final {curve[-1][1]:.3f}, best {best:.3f}" if curve else "  no test run")
-    reached = next((s for s, r in curve if r >= 0.9), None)
-    print(f"  first >= 0.9    {'never' if reached is None else f'{reached:,} env steps'}")
-    sys.stdout.flush()
+        print(f"\n{result.env_steps:,} env steps, {result.episodes:,} episodes, {result.updates:,} updates "
+              f"in {result.wall_seconds:.1f} s")
+        print(f"  with learning   {result.env_steps / result.wall_seconds:,.0f} env steps/s")
+        print(f"  learner busy    {result.learn_seconds / result.wall_seconds:.0%} of the wall (on its own thread)")
+        if result.updates:
+            print(f"  updates         {1000 * result.learn_seconds / result.updates:.1f} ms each")
+        best = max((r for _, r in curve), default=float("nan"))
+        print(f"  test return     final {curve[-1][1]:.3f}, best {best:.3f}" if curve else "  no test run")
+        reached = next((s for s, r in curve if r >= 0.9), None)
+        print(f"  first >= 0.9    {'never' if reached is None else f'{reached:,} env steps'}")
+        if not args.no_eval:
+            food_report(run_dir / "checkpoint.pt", key=args.key, time_limit=args.time_limit)
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":
