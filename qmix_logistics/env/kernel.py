@@ -89,6 +89,7 @@ def build_observations(
     keys = np.empty(n_ready)
     detours = np.empty(n_ready)
     taken = np.zeros(n_ready, dtype=np.bool_)
+    slot_to_wh = np.empty(k_slots)
     onb_sorted = np.empty(onboard.shape[1], dtype=np.int64)
     # the two soonest arrivals at each warehouse among active vehicles with room (for the lead feature)
     n_dep = depot_node.shape[0]
@@ -198,17 +199,17 @@ def build_observations(
             pend_ids[v, s] = o
             obs[v, p] = 1.0
             obs[v, p + 1] = to_wh * inv_tau
-            obs[v, p + 2] = time_min[t, row_of[wh], o_dest[o]] * inv_tau
-            slack = o_due[o] - load_time[d] - base - to_wh - time_min[t, row_of[wh], o_dest[o]]
+            own_trip = time_min[t, row_of[wh], o_dest[o]]
+            obs[v, p + 2] = own_trip * inv_tau
+            slack = o_due[o] - load_time[d] - base - to_wh - own_trip
             obs[v, p + 3] = _clip(slack * inv_tau, lo, hi)
             obs[v, p + 4] = o_size[o] / max_cap
             obs[v, p + 5] = 1.0 if fits else 0.0
             pend_detour[v, s] = detours[best]
             obs[v, p + 6] = _clip(detours[best] * inv_tau, 0.0, hi)
-            own_trip = time_min[t, row_of[wh], o_dest[o]]
             obs[v, p + 8] = _clip(detours[best] / own_trip, 0.0, 2.0) if own_trip > 0.0 else (
                 0.0 if detours[best] <= 0.0 else 2.0)
-            obs[v, p + 9] = to_wh  # minutes for now; made relative to the nearest warehouse below
+            slot_to_wh[s] = to_wh  # made relative to the nearest warehouse below
             nearest_any = min(nearest_any, to_wh)
             if fits:
                 nearest_fit = min(nearest_fit, to_wh)
@@ -220,7 +221,7 @@ def build_observations(
             if pend_ids[v, s] < 0:
                 break
             p = off_pend + s * PENDING_FEATURES
-            obs[v, p + 9] = _clip((obs[v, p + 9] - nearest) * inv_tau, 0.0, hi)
+            obs[v, p + 9] = _clip((slot_to_wh[s] - nearest) * inv_tau, 0.0, hi)
         masks[v, 1 + k_slots + c_slots] = dec and u != home[v]
         # holding: waiting at a warehouse for more orders, with some on board and room left
         if dec and n_onb > 0 and free > 0:
