@@ -35,6 +35,7 @@ from qmix_logistics.policies.learned import LearnedPolicy
 from qmix_logistics.scenario import Scenario, scenario_from_dict
 from qmix_logistics.teaching.config import TEACHING_KEYS, TeachingConfig, split_training
 from qmix_logistics.teaching.demonstrations import DemonstrationDay, DemonstrationSet, TeacherSettings, demonstrations
+from qmix_logistics.teaching.dagger import PlannerRelabeller
 
 DemoFn = Callable[[DemonstrationDay, int, int], None]
 """Called after each teacher day is ready: (day, days ready, days in all)."""
@@ -109,6 +110,15 @@ def _teaching_record(teaching: TeachingConfig, days: DemonstrationSet | None, se
             "teacher_cost_mean": float(np.mean([d.kpis["total_cost"] for d in days.days])),
         })
     return record
+
+
+def planner_relabeller(scenario: Scenario, teaching: TeachingConfig, seed: int) -> PlannerRelabeller | None:
+    """The planner that labels the learner's own states during training (DAgger), when asked for."""
+    if teaching.dagger_interval_episodes == 0:
+        return None
+    return PlannerRelabeller(scenario, teaching.teacher, interval_episodes=teaching.dagger_interval_episodes,
+                             steps=teaching.dagger_steps, time_limit_s=teaching.teacher_time_limit_s,
+                             workers=teaching.demo_workers, seed=seed)
 
 
 def run_metadata(scenario: Scenario, mixer: str) -> dict[str, Any]:
@@ -191,7 +201,8 @@ def train_scenario(
     eval_fn = GreedyComparison(scenario) if evaluate_against_greedy else None
     return train(env_factory(scenario, config, teaching), config, run_dir, eval_fn=eval_fn,
                  on_progress=on_progress, extra_metadata=metadata,
-                 demonstrations=days.episodes if days is not None else ())
+                 demonstrations=days.episodes if days is not None else (),
+                 relabeller=planner_relabeller(scenario, teaching, config.seed))
 
 
 def resume_training(
@@ -227,4 +238,5 @@ def resume_training(
     eval_fn = GreedyComparison(scenario) if evaluate_against_greedy else None
     return train(env_factory(scenario, config, teaching), config, run_dir, eval_fn=eval_fn,
                  resume=True, on_progress=on_progress, extra_metadata=metadata,
-                 demonstrations=days.episodes if days is not None else ())
+                 demonstrations=days.episodes if days is not None else (),
+                 relabeller=planner_relabeller(scenario, teaching, config.seed))

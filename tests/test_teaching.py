@@ -133,3 +133,58 @@ def test_teaching_keys_are_validated_with_the_training_block() -> None:
     bad = scenario_from_dict(small_scenario_dict(training={"teacher": "oracle"}))
     with pytest.raises(QlogError, match="training.teacher"):
         learner_config(bad)
+
+
+def test_dagger_replays_the_learners_day_and_labels_each_step_with_a_fresh_plan() -> None:
+    from qmix_logistics.policies.batching import batching_actions
+    from qmix_logistics.teaching.dagger import replay_and_label
+
+    scenario = _waiting_allowed()
+    env = DispatchEnv(scenario)
+    obs, _ = env.reset(seed=5)
+    seen, actions, done = [obs.copy()], [], False
+    while not done:  # the "learner" here is the batching rule: any recorded actions will do
+        actions.append(batching_actions(env))
+        obs, _, _, done, _ = env.step(actions[-1])
+        seen.append(obs.copy())
+    actions = np.stack(actions)
+    start, steps = 40, 12
+    teacher = PlannerTeacher("ortools", RollingHorizonConfig(time_limit_s=0.05))
+    stretch = replay_and_label(scenario, teacher, 5, actions, start, steps)
+    assert stretch.length == steps and not stretch.terminated and stretch.demo
+    np.testing.assert_array_equal(stretch.obs, np.stack(seen[start : start + steps + 1]))  # the learner's path
+    np.testing.assert_array_equal(stretch.actions, actions[start : start + steps])
+    choices = stretch.avail[:-1].sum(axis=-1) > 1
+    assert choices.any()
+    labelled = stretch.expert >= 0
+    t, v = np.nonzero(labelled)
+    assert stretch.avail[t, v, stretch.expert[t, v]].all()  # every label is an action the vehicle may take
+    assert labelled[choices].mean() > 0.9  # waiting allowed: almost every choice can be said
+
+
+def test_dagger_needs_a_planner_teacher() -> None:
+    from qmix_logistics.common.errors import QlogError
+    from qmix_logistics.training import teaching_config
+
+    scenario = scenario_from_dict(small_scenario_dict(training={"teacher": "ortools", "dagger_interval_episodes": 4}))
+    assert teaching_config(scenario).dagger_interval_episodes == 4
+    bad = scenario_from_dict(small_scenario_dict(training={"dagger_interval_episodes": 4}))
+    with pytest.raises(QlogError, match="training"):
+        teaching_config(bad)
+
+
+@pytest.mark.slow
+def test_training_with_dagger_labels_the_learners_own_states_and_reports_it(tmp_path, monkeypatch) -> None:
+    from qmix_logistics.training import train_scenario
+
+    monkeypatch.setenv("QLOG_CACHE_DIR", str(tmp_path / "cache"))
+    overrides = {"teacher": "ortools", "demo_days": 1, "teacher_time_limit_s": 0.05, "demo_workers": 1,
+                 "dagger_interval_episodes": 1, "dagger_steps": 5, "margin_on_all_steps": False,
+                 "total_env_steps": 300, "n_envs": 1, "learning_starts": 100, "batch_size": 4, "chunk_len": 16,
+                 "burn_in": 4, "buffer_mb": 16, "eval_interval_steps": 10**9}
+    notes: list[str] = []
+    result = train_scenario(_waiting_allowed(), run_dir=tmp_path / "run", overrides=overrides,
+                            evaluate_against_greedy=False, on_progress=lambda p: notes.append(p.note or ""))
+    labelled = [n for n in notes if n.startswith("teacher labelled")]
+    assert len(labelled) == result.episodes  # one stretch after every episode
+    assert "as the learner chose" in labelled[-1] and result.updates > 0

@@ -39,6 +39,7 @@ from .controller import DecentralizedPolicy, MultiAgentController
 from .env_contract import EnvFactory
 from .learner import QLearner
 from .progress import ProgressFn, TrainProgress
+from .relabel import LabelAgreement, Relabeller, demo_split
 from .run_log import RunLog
 from .runner import EnvRunner
 
@@ -48,6 +49,8 @@ EvalFn = Callable[[DecentralizedPolicy], dict[str, float]]
 EVAL_SEED_BASE = 10_000
 #: Training episodes averaged for the "recent return" figure.
 RECENT_EPISODES = 20
+#: Memory budget of the buffer of relabelled stretches (DAgger), at most the replay's own, in MiB.
+RELABELLED_MB = 256.0
 
 
 @dataclass
@@ -89,6 +92,7 @@ def train(
     on_progress: ProgressFn | None = None,
     extra_metadata: dict[str, Any] | None = None,
     demonstrations: Sequence[Episode] = (),
+    relabeller: Relabeller | None = None,
 ) -> TrainResult:
     """Train QMIX/VDN/IQL on envs from ``make_env(seed)`` until ``config.total_env_steps``.
 
@@ -120,12 +124,14 @@ def train(
         with one_blas_thread(), EnvRunner(make_env, config.n_envs, seed=config.seed,
                                           workers=config.env_workers) as runner:
             session = _TrainingSession(runner, config, run_dir, device, eval_fn, extra_metadata or {},
-                                       demonstrations)
+                                       demonstrations, relabeller)
             if resume:
                 session.restore(checkpoint_path)
             return session.run(on_progress)
     finally:
         torch.set_num_threads(threads_before)
+        if relabeller is not None:
+            relabeller.close()
 
 
 class _TrainingSession:
@@ -140,6 +146,7 @@ class _TrainingSession:
         eval_fn: EvalFn | None,
         metadata: dict[str, Any],
         demonstrations: Sequence[Episode] = (),
+        relabeller: Relabeller | None = None,
     ) -> None:
         self.runner, self.config, self.run_dir, self.eval_fn = runner, config, run_dir, eval_fn
         self.metadata = metadata
@@ -163,6 +170,12 @@ class _TrainingSession:
                 self.spec.obs_dim, self.spec.n_actions):
             raise QlogError("the demonstrations were recorded for another observation or action size",
                             field="demonstrations")
+        self.relabeller = relabeller
+        # the teacher's labels on the learner's own states, oldest out first
+        self.relabelled = EpisodeBuffer(
+            self.spec.n_agents, self.spec.obs_dim, self.spec.state_dim, self.spec.n_actions,
+            min(config.buffer_mb, RELABELLED_MB), device=device, keep_durations=config.discount_per == "time",
+        ) if relabeller is not None else None
         for episode in demonstrations:  # reward scale; a resumed run restores the saved statistics instead
             self.learner.observe_rewards(torch.from_numpy(episode.rewards))
         self.act_rng = np.random.default_rng([config.seed, 1])
@@ -254,6 +267,7 @@ class _TrainingSession:
                 self._store(episodes)
                 window.add_episodes(episodes)
                 self._earn_updates(len(episodes))
+                relabelled_note = self._relabel(episodes, before_episodes=self.episodes - len(episodes))
                 if not cfg.learn_during_collection:
                     window.add_stats(self._run_updates(self.pending_updates))
                     self.pending_updates = 0
@@ -271,7 +285,7 @@ class _TrainingSession:
                 if _crossed(before, self.env_steps, cfg.checkpoint_interval_steps):
                     self._save()
                     saved_at = self.env_steps
-                report(capacity)
+                report(capacity or relabelled_note)
             if len(self.buffer) > 0:  # the last round's updates, before the last save
                 window.add_stats(self._run_updates(self.pending_updates))
                 self.pending_updates = 0
@@ -318,6 +332,21 @@ class _TrainingSession:
             self.env_steps += episode.length
             self.episodes += 1
 
+    def _relabel(self, episodes: list[Episode], *, before_episodes: int) -> str | None:
+        """Have the relabeller label stretches of this round's episodes when its interval was crossed (DAgger);
+        returns a line for the progress report."""
+        if self.relabeller is None or self.relabelled is None:
+            return None
+        interval = self.relabeller.interval_episodes
+        if before_episodes // interval == self.episodes // interval:
+            return None
+        labelled = self.relabeller(episodes)
+        for stretch in labelled:
+            self.relabelled.add(stretch)
+        agreement = LabelAgreement.of(labelled)
+        return (f"teacher labelled {agreement.labelled:,} choices on the learner's states, "
+                f"{agreement.share:.0%} as the learner chose; {self.relabelled.num_steps:,} labelled steps kept")
+
     def _earn_updates(self, new_episodes: int) -> None:
         """Credit the gradient updates the new episodes earn (none before ``learning_starts``)."""
         cfg = self.config
@@ -355,16 +384,23 @@ class _TrainingSession:
     def _update(self, window: tuple[int | None, int], *, demo_only: bool) -> dict[str, float]:
         """One gradient update on replay windows, with ``demo_batch_share`` of them from the demonstrations."""
         cfg = self.config
-        demos = self.demo_buffer
+        demos, relabelled = self.demo_buffer, self.relabelled
         chunk_len, burn_in = window
-        n_demo = 0 if demos is None else (cfg.batch_size if demo_only else round(cfg.batch_size * cfg.demo_batch_share))
+        has_demos = demos is not None or (relabelled is not None and len(relabelled) > 0)
+        n_demo = 0 if not has_demos else (cfg.batch_size if demo_only else round(cfg.batch_size * cfg.demo_batch_share))
+        n_relabelled = demo_split(n_demo, demos.num_steps if demos is not None else 0,
+                                  relabelled.num_steps if relabelled is not None else 0, self.replay_rng)
         parts = []
         if n_demo < cfg.batch_size:
             parts.append(self.buffer.sample(cfg.batch_size - n_demo, self.replay_rng, chunk_len=chunk_len,
                                             burn_in=burn_in))
-        if n_demo > 0:
-            parts.append(demos.sample(n_demo, self.replay_rng, chunk_len=chunk_len, burn_in=burn_in))
-        batch = parts[0] if len(parts) == 1 else concat_batches(parts[0], parts[1])
+        if n_demo - n_relabelled > 0:
+            parts.append(demos.sample(n_demo - n_relabelled, self.replay_rng, chunk_len=chunk_len, burn_in=burn_in))
+        if n_relabelled > 0:
+            parts.append(relabelled.sample(n_relabelled, self.replay_rng, chunk_len=chunk_len, burn_in=burn_in))
+        batch = parts[0]
+        for part in parts[1:]:
+            batch = concat_batches(batch, part)
         return self.learner.train(batch, demo_weight=cfg.demo_weight_at(self.env_steps))
 
     def _evaluate(self, log: RunLog) -> None:

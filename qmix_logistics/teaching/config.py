@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qmix_logistics.common.errors import QlogError
 
@@ -37,6 +37,17 @@ class TeachingConfig(BaseModel):
     """Local processes that play the teacher's days (None: one per core)."""
     demo_address: str | None = None
     """Ray cluster address for ``demo_executor: ray`` (None: start a local Ray)."""
+    dagger_interval_episodes: int = Field(0, ge=0)
+    """DAgger with a planner teacher: after every this many training episodes the planner labels a stretch
+    of each episode of the round, planning afresh at every state the learner reached (0: off)."""
+    dagger_steps: int = Field(48, ge=1)
+    """Consecutive steps of an episode the planner labels each time (one search per step)."""
+
+    @model_validator(mode="after")
+    def _dagger_needs_a_planner(self) -> TeachingConfig:
+        if self.dagger_interval_episodes > 0 and self.teacher not in ("ortools", "pyvrp"):
+            raise ValueError(f"dagger_interval_episodes needs a planner teacher (ortools or pyvrp), not {self.teacher!r}")
+        return self
 
     @property
     def recorded_days(self) -> int:

@@ -91,11 +91,12 @@ class PlannerTeacher:
     def __call__(self, env: DispatchEnv) -> np.ndarray:
         return self.decide(env)[0]
 
-    def decide(self, env: DispatchEnv) -> tuple[np.ndarray, dict[int, Command]]:
-        """The labels and the planner's own commands for the deciding vehicles."""
+    def decide(self, env: DispatchEnv, *, fresh: bool = False) -> tuple[np.ndarray, dict[int, Command]]:
+        """The labels and the planner's own commands for the deciding vehicles; ``fresh`` plans from scratch
+        at this state instead of following the plan of an earlier step (states the planner did not reach)."""
         w = env.world
         assert w is not None, "call env.reset() first"
-        if w is not self._world:
+        if w is not self._world or fresh:
             self.planner.reset(env, w.seed)
             self._world = w
         commands = self.planner.act(env)
