@@ -68,3 +68,5 @@ def test_demonstration_windows_split_by_the_steps_each_buffer_holds() -> None:
     assert demo_split(8, 1000, 0, rng) == 0 and demo_split(8, 0, 50, rng) == 8 and demo_split(0, 10, 10, rng) == 0
     draws = [demo_split(100, 3000, 1000, rng) for _ in range(200)]
     assert np.mean(draws) == pytest.approx(25.0, abs=1.0)
+    fixed = [demo_split(100, 3000, 1000, rng, share=0.5) for _ in range(200)]
+    assert np.mean(fixed) == pytest.approx(50.0, abs=1.5) and demo_split(8, 3000, 0, rng, share=0.5) == 0

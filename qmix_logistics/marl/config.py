@@ -115,6 +115,9 @@ class LearnerConfig(BaseModel):
     demo_batch_share: float = Field(0.25, ge=0.0, le=1.0)
     """Share of each batch's windows drawn from the demonstrations handed to ``train`` (kept for the whole
     run, never evicted, as in DQfD); the rest come from the replay buffer."""
+    relabelled_share: float | None = Field(None, ge=0.0, le=1.0)
+    """With a relabeller (DAgger): share of the demonstration windows drawn from the teacher's labels on the
+    learner's own states once there are any (None: in proportion to the steps each holds, as one dataset)."""
     pretrain_updates: int = Field(0, ge=0)
     """Gradient updates on those demonstrations alone before the first episode is collected."""
     demo_q_filter: bool = False

@@ -61,12 +61,13 @@ class LabelAgreement:
         return cls(labelled, agreed)
 
 
-def demo_split(n_demo: int, demo_steps: int, labelled_steps: int, rng: np.random.Generator) -> int:
-    """How many of ``n_demo`` demonstration windows come from the relabelled buffer: each window picks its
-    buffer with probability proportional to the buffer's transitions (one random draw per window)."""
-    total = demo_steps + labelled_steps
+def demo_split(n_demo: int, demo_steps: int, labelled_steps: int, rng: np.random.Generator,
+               share: float | None = None) -> int:
+    """How many of ``n_demo`` demonstration windows come from the relabelled buffer: each window picks it
+    with probability ``share``, or (None) in proportion to the transitions each buffer holds."""
     if n_demo == 0 or labelled_steps == 0:
         return 0
     if demo_steps == 0:
         return n_demo
-    return int(rng.binomial(n_demo, labelled_steps / total))
+    p = labelled_steps / (demo_steps + labelled_steps) if share is None else share
+    return int(rng.binomial(n_demo, p))

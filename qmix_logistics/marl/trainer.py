@@ -389,7 +389,8 @@ class _TrainingSession:
         has_demos = demos is not None or (relabelled is not None and len(relabelled) > 0)
         n_demo = 0 if not has_demos else (cfg.batch_size if demo_only else round(cfg.batch_size * cfg.demo_batch_share))
         n_relabelled = demo_split(n_demo, demos.num_steps if demos is not None else 0,
-                                  relabelled.num_steps if relabelled is not None else 0, self.replay_rng)
+                                  relabelled.num_steps if relabelled is not None else 0, self.replay_rng,
+                                  cfg.relabelled_share)
         parts = []
         if n_demo < cfg.batch_size:
             parts.append(self.buffer.sample(cfg.batch_size - n_demo, self.replay_rng, chunk_len=chunk_len,
