@@ -285,7 +285,7 @@ class _TrainingSession:
                 if _crossed(before, self.env_steps, cfg.checkpoint_interval_steps):
                     self._save()
                     saved_at = self.env_steps
-                report(capacity or relabelled_note)
+                report("; ".join(note for note in (capacity, relabelled_note) if note) or None)
             if len(self.buffer) > 0:  # the last round's updates, before the last save
                 window.add_stats(self._run_updates(self.pending_updates))
                 self.pending_updates = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from qmix_logistics.common.errors import QlogError
 
@@ -43,11 +43,13 @@ class TeachingConfig(BaseModel):
     dagger_steps: int = Field(48, ge=1)
     """Consecutive steps of an episode the planner labels each time (one search per step)."""
 
-    @model_validator(mode="after")
-    def _dagger_needs_a_planner(self) -> TeachingConfig:
-        if self.dagger_interval_episodes > 0 and self.teacher not in ("ortools", "pyvrp"):
-            raise ValueError(f"dagger_interval_episodes needs a planner teacher (ortools or pyvrp), not {self.teacher!r}")
-        return self
+    @field_validator("dagger_interval_episodes")
+    @classmethod
+    def _dagger_needs_a_planner(cls, value: int, info: ValidationInfo) -> int:
+        teacher = info.data.get("teacher")
+        if value > 0 and teacher not in ("ortools", "pyvrp"):
+            raise ValueError(f"DAgger needs a planner teacher (ortools or pyvrp), not {teacher!r}")
+        return value
 
     @property
     def recorded_days(self) -> int:
