@@ -71,6 +71,13 @@ def check_executor(executor: str, address: str | None = None) -> None:
         import_ray()
 
 
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes with one math thread each. "spawn" starts clean interpreters:
+    forking a parent that runs a thread (a progress bar, a learner) can deadlock."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=single_thread_worker)
+
+
 def map_local(fn: Callable[[T], R], items: Sequence[T], workers: int,
               on_result: Callable[[int, R], None] | None = None) -> list[R]:
     """``[fn(x) for x in items]`` in a pool of ``workers`` processes (in this process when 1)."""
@@ -83,9 +90,7 @@ def map_local(fn: Callable[[T], R], items: Sequence[T], workers: int,
             if on_result is not None:
                 on_result(i, results[i])
         return [results[i] for i in range(len(items))]
-    # "spawn" starts clean interpreters: forking a parent that runs a progress-bar thread can deadlock.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(items)), mp_context=context, initializer=single_thread_worker) as pool:
+    with process_pool(min(workers, len(items))) as pool:
         futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
         try:
             for future in as_completed(futures):

@@ -13,7 +13,6 @@ labelled per episode, the episodes of a round in parallel processes that stay up
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -21,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from qmix_logistics.common.parallel import default_workers, single_thread_worker
+from qmix_logistics.common.parallel import default_workers, process_pool
 from qmix_logistics.env import DispatchEnv
 from qmix_logistics.marl.buffer import Episode
 from qmix_logistics.scenario import Scenario, scenario_from_dict
+from qmix_logistics.teaching.demonstrations import SegmentRecorder
 from qmix_logistics.teaching.teacher import PlannerTeacher, make_teacher
 
 
@@ -66,28 +66,17 @@ def replay_and_label(scenario: Scenario, teacher: PlannerTeacher, seed: int, act
     env.reset(seed=seed)
     for t in range(start):
         env.step(actions[t])
-    end = min(start + steps, len(actions))
-    obs, avail, state = [env.observations().copy()], [env.action_masks().copy()], [env.state()]
-    labels, rewards, durations = [], [], []
+    stretch = SegmentRecorder(env.observations(), env.action_masks(), env.state())
+    labels = []
     done = False
-    for t in range(start, end):
+    for t in range(start, min(start + steps, len(actions))):
         labels.append(teacher.decide(env, fresh=True)[0])
         before = env.world.now
-        _, masks, reward, done, _ = env.step(actions[t])
-        rewards.append(reward)
-        durations.append(env.world.now - before)
-        obs.append(env.observations().copy())
-        avail.append(masks.copy())
-        state.append(env.state())
+        obs, masks, reward, done, _ = env.step(actions[t])
+        stretch.add(actions[t], reward, env.world.now - before, obs, masks, env.state())
         if done:
             break
-    taken = actions[start : start + len(labels)].astype(np.int64)
-    return Episode(
-        obs=np.stack(obs).astype(np.float32), state=np.stack(state).astype(np.float32),
-        avail=np.stack(avail).astype(bool), actions=taken, rewards=np.asarray(rewards, dtype=np.float32),
-        terminated=done, seed=seed, expert=np.stack(labels).astype(np.int64), demo=True,
-        durations=np.asarray(durations, dtype=np.float32),
-    )
+    return stretch.episode(seed, terminated=done, expert=np.stack(labels))
 
 
 class PlannerRelabeller:
@@ -110,9 +99,7 @@ class PlannerRelabeller:
         if self._workers == 1 or len(jobs) == 1:
             return [label_stretch(job) for job in jobs]
         if self._pool is None:
-            # spawn: the trainer runs a learner thread, and forking a threaded parent can deadlock
-            self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=single_thread_worker)
+            self._pool = process_pool(self._workers)
         return list(self._pool.map(label_stretch, jobs))
 
     def close(self) -> None:

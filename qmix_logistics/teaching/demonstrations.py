@@ -110,8 +110,8 @@ def cache_key(scenario: Scenario, teacher: TeacherSettings) -> str:
 MIN_SEGMENT_STEPS = 2
 
 
-class _Segment:
-    """Growing arrays of one recorded segment."""
+class SegmentRecorder:
+    """Growing arrays of one recorded segment (of a teacher's day, or of a learner's day that DAgger labels)."""
 
     def __init__(self, obs: np.ndarray, masks: np.ndarray, state: np.ndarray) -> None:
         self.obs, self.avail, self.state = [obs.copy()], [masks.copy()], [state]
@@ -128,12 +128,14 @@ class _Segment:
         self.avail.append(masks.copy())
         self.state.append(state)
 
-    def episode(self, seed: int, terminated: bool) -> Episode:
+    def episode(self, seed: int, terminated: bool, expert: np.ndarray | None = None) -> Episode:
+        """The segment as a demonstration; ``expert`` holds its labels (default: the actions taken)."""
         actions = np.stack(self.actions).astype(np.int64)
+        labels = actions.copy() if expert is None else np.asarray(expert, dtype=np.int64)
         return Episode(obs=np.stack(self.obs).astype(np.float32), state=np.stack(self.state).astype(np.float32),
                        avail=np.stack(self.avail).astype(bool), actions=actions,
                        rewards=np.asarray(self.rewards, dtype=np.float32), terminated=terminated, seed=seed,
-                       expert=actions.copy(), demo=True, durations=np.asarray(self.durations, dtype=np.float32))
+                       expert=labels, demo=True, durations=np.asarray(self.durations, dtype=np.float32))
 
 
 def record_day(scenario: Scenario, teacher: Callable[[DispatchEnv], np.ndarray], seed: int) -> DemonstrationDay:
@@ -144,7 +146,7 @@ def record_day(scenario: Scenario, teacher: Callable[[DispatchEnv], np.ndarray],
     if isinstance(teacher, PlannerTeacher):
         teacher.coverage = Coverage()
     segments: list[Episode] = []
-    current: _Segment | None = _Segment(obs, masks, env.state())
+    current: SegmentRecorder | None = SegmentRecorder(obs, masks, env.state())
     done = env.done
     info: dict[str, Any] = {}
     skipped = 0
@@ -166,7 +168,7 @@ def record_day(scenario: Scenario, teacher: Callable[[DispatchEnv], np.ndarray],
         else:
             if current is not None and len(current.actions) >= MIN_SEGMENT_STEPS:
                 segments.append(current.episode(seed, terminated=False))
-            current = None if done else _Segment(obs, masks, env.state())
+            current = None if done else SegmentRecorder(obs, masks, env.state())
     if current is not None and len(current.actions) >= MIN_SEGMENT_STEPS:
         segments.append(current.episode(seed, terminated=True))
     coverage = teacher.coverage.to_dict() if isinstance(teacher, PlannerTeacher) else {}
