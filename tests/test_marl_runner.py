@@ -158,3 +158,20 @@ def test_cheap_envs_step_in_process_and_slow_ones_in_workers():
         assert runner.workers == 0 and runner.step_seconds is not None and "3 envs in this process" in runner.describe()
         episodes = runner.run_episodes(controller(), [0, 1, 2, 3], greedy=True)
     assert [ep.length for ep in episodes] == [2, 2, 2, 2]
+
+
+@pytest.mark.parametrize("rows", [1, 7, 8, 9, 50])
+def test_growing_rows_give_back_every_row_in_order_across_blocks(monkeypatch, rows):
+    from qmix_logistics.marl.runner import _GrowingRows
+
+    monkeypatch.setattr(_GrowingRows, "BLOCK_BYTES", 8 * 3 * 4)  # 8 rows of 3 float32 per block
+    rng = np.random.default_rng(rows)
+    expected = rng.normal(size=(rows, 3)).astype(np.float32)
+    growing = _GrowingRows()
+    for row in expected:
+        growing.append(row)
+    assert len(growing.blocks) == -(-rows // 8)
+    taken = growing.take()
+    assert taken.dtype == np.float32 and taken.shape == (rows, 3)
+    np.testing.assert_array_equal(taken, expected)
+    assert growing.blocks == [] and growing.rows == 0

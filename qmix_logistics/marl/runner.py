@@ -36,14 +36,51 @@ from .env_contract import EnvAdapter, EnvFactory, EnvSpec, StepArrays
 from .env_worker import worker_main
 
 
+class _GrowingRows:
+    """Rows of one shape and dtype appended one at a time, kept in fixed-size blocks.
+
+    A day of a large fleet is gigabytes of observations: blocks avoid a list of one small array per step, and
+    :meth:`take` copies them into one array while freeing each block as it goes, so assembling an episode
+    needs the episode's memory once, not twice."""
+
+    BLOCK_BYTES = 16 << 20
+
+    def __init__(self) -> None:
+        self.blocks: list[np.ndarray] = []
+        self.rows = 0
+        self.block_rows = 0
+
+    def append(self, row: np.ndarray) -> None:
+        if not self.blocks:
+            self.block_rows = max(1, self.BLOCK_BYTES // max(1, row.nbytes))
+        at = self.rows % self.block_rows
+        if at == 0:
+            self.blocks.append(np.empty((self.block_rows, *row.shape), dtype=row.dtype))
+        self.blocks[-1][at] = row
+        self.rows += 1
+
+    def take(self) -> np.ndarray:
+        """All rows as one array; the blocks are released."""
+        first = self.blocks[0]
+        out = np.empty((self.rows, *first.shape[1:]), dtype=first.dtype)
+        blocks, self.blocks = self.blocks, []
+        for b in range(len(blocks)):
+            start = b * self.block_rows
+            stop = min(self.rows, start + self.block_rows)
+            out[start:stop] = blocks[b][: stop - start]
+            blocks[b] = None  # type: ignore[call-overload]  # free it before copying the next
+        self.rows = 0
+        return out
+
+
 @dataclass
 class _EpisodeRecord:
-    """Growing lists for one env's episode in the current round."""
+    """One env's episode in the current round, growing step by step."""
 
     seed: int
-    obs: list[np.ndarray] = field(default_factory=list)
-    state: list[np.ndarray] = field(default_factory=list)
-    avail: list[np.ndarray] = field(default_factory=list)
+    obs: _GrowingRows = field(default_factory=_GrowingRows)
+    state: _GrowingRows = field(default_factory=_GrowingRows)
+    avail: _GrowingRows = field(default_factory=_GrowingRows)
     actions: list[np.ndarray] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
     expert: list[np.ndarray] = field(default_factory=list)
@@ -56,9 +93,9 @@ class _EpisodeRecord:
 
     def finish(self, terminated: bool) -> Episode:
         return Episode(
-            obs=np.stack(self.obs),
-            state=np.stack(self.state),
-            avail=np.stack(self.avail),
+            obs=self.obs.take(),
+            state=self.state.take(),
+            avail=self.avail.take(),
             actions=np.stack(self.actions).astype(np.int64),
             rewards=np.asarray(self.rewards, dtype=np.float32),
             terminated=terminated,
