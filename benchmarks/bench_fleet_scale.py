@@ -3,6 +3,10 @@ the fleet grows, with demand scaled with it. Prints a table; asserts nothing.
 
     python benchmarks/bench_fleet_scale.py                      # 10 / 25 / 50 / 100 / 200 vehicles
     python benchmarks/bench_fleet_scale.py --fleets 10,50 --quick
+    python benchmarks/bench_fleet_scale.py --write-scenarios scenarios/chicago   # CHICAGO10.yaml .. CHICAGO200.yaml
+
+The written scenario files are what `qlog train` and `qlog eval` take for the fleet-size table
+(benchmarks/fleet_table.py).
 
 Per fleet size:
   env steps/s       random valid actions over whole days (the simulator and observation building)
@@ -24,8 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from bench_env import measure  # the same random-action day loop as the env benchmark
 
+from qmix_logistics.common.atomic_io import atomic_write_text
 from qmix_logistics.env.parallel_env import make_parallel_env
 from qmix_logistics.marl import EnvSpec, LearnerConfig, QLearner
 from qmix_logistics.marl.buffer import EpisodeBuffer
@@ -57,6 +63,12 @@ def chicago_scenario(vehicles: int) -> Scenario:
     return sc
 
 
+def write_scenario(sc: Scenario, path: Path) -> None:
+    """The scenario as YAML that `qlog` loads back to the same scenario."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, yaml.safe_dump(sc.model_dump(mode="json", exclude_none=True), sort_keys=False))
+
+
 def learner_cost(sc: Scenario, repeats: int) -> tuple[int, int, float]:
     """(agent parameters, mixer parameters, ms per update) on one random day's windows."""
     make_env = lambda seed: make_parallel_env(sc, seed)
@@ -82,9 +94,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fleets", default="10,25,50,100,200")
     ap.add_argument("--quick", action="store_true", help="fewer env steps and updates")
+    ap.add_argument("--write-scenarios", type=Path, metavar="DIR",
+                    help="write each fleet's scenario to DIR/CHICAGO<N>.yaml instead of measuring")
     args = ap.parse_args()
     if not (SHARED / "ChicagoSketch_net.tntp").exists():
         print(f"skipped: {SHARED} not found")
+        return
+    if args.write_scenarios:
+        for n in (int(x) for x in args.fleets.split(",")):
+            path = args.write_scenarios / f"CHICAGO{n}.yaml"
+            write_scenario(chicago_scenario(n), path)
+            print(path)
         return
     torch.set_num_threads(1)
     steps, repeats = (500, 3) if args.quick else (2000, 10)
