@@ -71,20 +71,28 @@ def gap_closed(policies: dict[str, PolicyDays]) -> tuple[float, int] | None:
     return (rule - learned) / (rule - planner), len(shared)
 
 
+def paired_vs_rule(policies: dict[str, PolicyDays], name: str) -> str:
+    """Mean paired cost difference to the batching rule, with wins-losses, on the days both played."""
+    if name == "batching" or "batching" not in policies:
+        return "—"
+    rule, p = policies["batching"], policies[name]
+    shared = sorted(set(rule.days) & set(p.days))
+    diffs = [p.days[s]["total_cost"] - rule.days[s]["total_cost"] for s in shared]
+    wins, losses = sum(d < 0 for d in diffs), sum(d > 0 for d in diffs)
+    return f"{sum(diffs) / len(diffs):+,.0f} ({wins}-{len(diffs) - wins - losses}-{losses})" if diffs else "—"
+
+
 def table(sizes: dict[int, dict[str, PolicyDays]]) -> str:
-    names = [n for n in ORDER if any(n in p for p in sizes.values())]
-    names += sorted({n for p in sizes.values() for n in p} - set(names))
-    head = "| vans | " + " | ".join(f"{n}: cost / service / ms (days)" for n in names) + " | gap closed by learned |"
-    lines = [head, "|" + "---|" * (len(names) + 2)]
+    lines = ["| vans | policy | days | total cost | service | km | decision ms | Δ vs batching (W-T-L) | gap closed |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for fleet, policies in sorted(sizes.items()):
-        cells = []
-        for n in names:
-            p = policies.get(n)
-            cells.append("—" if p is None else f"{p.mean('total_cost'):+,.0f} / {p.mean('service_level'):.3f} / "
-                                               f"{p.decision_ms:.2f} ({len(p.days)})")
-        closed = gap_closed(policies)
-        cells.append("—" if closed is None else f"{100 * closed[0]:.0f} % ({closed[1]} days)")
-        lines.append(f"| {fleet} | " + " | ".join(cells) + " |")
+        for name in sorted(policies, key=lambda n: (ORDER + (n,)).index(n)):
+            p = policies[name]
+            closed = gap_closed(policies) if name == "learned" else None
+            lines.append(
+                f"| {fleet} | {name} | {len(p.days)} | {p.mean('total_cost'):+,.0f} | {p.mean('service_level'):.3f} | "
+                f"{p.mean('km'):,.0f} | {p.decision_ms:.2f} | {paired_vs_rule(policies, name)} | "
+                + ("—" if closed is None else f"{100 * closed[0]:.0f} % ({closed[1]} days)") + " |")
     return "\n".join(lines)
 
 
