@@ -7,7 +7,7 @@ per order against fleet size. Asserts nothing.
 
 Each argument is FLEET=FOLDER[,FOLDER...]: the folders `qlog eval --out-dir` wrote for that fleet size. A
 policy measured in several folders of one size is taken from the first. Checkpoint policies (`qmix:...`)
-appear as "learned". Days may differ between policies (slow planners often play fewer); the table says how
+appear as "learned" (`qmix:run`) or "learned NAME" (another folder name). Days may differ between policies (slow planners often play fewer); the table says how
 many each played, and the gap closed by the learned policy is computed on the days it shares with the rule
 and the planner:
 
@@ -41,7 +41,11 @@ class PolicyDays:
 
 
 def display_name(label: str) -> str:
-    return "learned" if label.startswith("qmix") else label
+    """``qmix:run`` is "learned"; another checkpoint folder, ``qmix:NAME``, is "learned NAME"."""
+    if not label.startswith("qmix"):
+        return label
+    run = label.partition(":")[2]
+    return "learned" if run in ("", "run") else f"learned {run}"
 
 
 def load_size(folders: list[Path]) -> dict[str, PolicyDays]:
@@ -58,17 +62,22 @@ def load_size(folders: list[Path]) -> dict[str, PolicyDays]:
     return policies
 
 
-def gap_closed(policies: dict[str, PolicyDays]) -> tuple[float, int] | None:
-    """(share of the rule-to-planner gap the learned policy closes, shared days), or None."""
-    if not {"learned", "batching", "ortools"} <= policies.keys():
+def gap_closed(policies: dict[str, PolicyDays], learned: str) -> tuple[float, int] | None:
+    """(share of the rule-to-planner gap the ``learned`` policy closes, shared days), or None."""
+    if not {learned, "batching", "ortools"} <= policies.keys():
         return None
-    shared = sorted(set(policies["learned"].days) & set(policies["batching"].days) & set(policies["ortools"].days))
+    shared = sorted(set(policies[learned].days) & set(policies["batching"].days) & set(policies["ortools"].days))
     if not shared:
         return None
-    rule, learned, planner = (policies[p].mean("total_cost", shared) for p in ("batching", "learned", "ortools"))
+    rule, learned_cost, planner = (policies[p].mean("total_cost", shared) for p in ("batching", learned, "ortools"))
     if rule - planner <= 0:
         return None  # the planner does not beat the rule here: there is no gap to close
-    return (rule - learned) / (rule - planner), len(shared)
+    return (rule - learned_cost) / (rule - planner), len(shared)
+
+
+def order_key(name: str) -> tuple[int, str]:
+    first = name.split(" ")[0]
+    return (ORDER.index(first) if first in ORDER else len(ORDER), name)
 
 
 def paired_vs_rule(policies: dict[str, PolicyDays], name: str) -> str:
@@ -86,9 +95,9 @@ def table(sizes: dict[int, dict[str, PolicyDays]]) -> str:
     lines = ["| vans | policy | days | total cost | service | km | decision ms | Δ vs batching (W-T-L) | gap closed |",
              "|---|---|---|---|---|---|---|---|---|"]
     for fleet, policies in sorted(sizes.items()):
-        for name in sorted(policies, key=lambda n: (ORDER + (n,)).index(n)):
+        for name in sorted(policies, key=order_key):
             p = policies[name]
-            closed = gap_closed(policies) if name == "learned" else None
+            closed = gap_closed(policies, name) if name.startswith("learned") else None
             lines.append(
                 f"| {fleet} | {name} | {len(p.days)} | {p.mean('total_cost'):+,.0f} | {p.mean('service_level'):.3f} | "
                 f"{p.mean('km'):,.0f} | {p.decision_ms:.2f} | {paired_vs_rule(policies, name)} | "
@@ -103,7 +112,7 @@ def plot(sizes: dict[int, dict[str, PolicyDays]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    names = sorted({n for p in sizes.values() for n in p}, key=lambda n: (ORDER + (n,)).index(n))
+    names = sorted({n for p in sizes.values() for n in p}, key=order_key)
     for n in names:
         points = [(f, p[n].mean("total_cost") / p[n].mean("orders_created")) for f, p in sorted(sizes.items()) if n in p]
         ax.plot([f for f, _ in points], [c for _, c in points], "o-", label=n)
@@ -112,7 +121,7 @@ def plot(sizes: dict[int, dict[str, PolicyDays]], path: Path) -> None:
     ax.set_xlabel("vans (demand scaled with them)")
     ax.set_ylabel("total cost per order created")
     ax.axhline(0, color="grey", linewidth=0.5)
-    ax.legend()
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.set_title("Chicago Sketch: cost per order against fleet size")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
