@@ -46,13 +46,13 @@ def main() -> None:
     scenario = load_scenario(args.scenario)
     print(f"{'policy':>24} {'cost':>8} {'service':>7} {'km':>7} {'trips':>6} {'orders/trip':>11} {'km/trip':>7}",
           flush=True)
+    env = DispatchEnv(scenario, record_events=True)  # each reset starts a fresh day and event log
     for spec in args.policies.split(","):
         cost = service = km = 0.0
         sizes: list[int] = []
         policy = make_policy(spec, scenario)
         try:
             for seed in range(args.seed, args.seed + args.days):
-                env = DispatchEnv(scenario, record_events=True)
                 result = run_episode(env, policy, seed)
                 depots = {int(n) for n in env.world.depot_node}
                 sizes += trip_sizes(env.world.events, depots)

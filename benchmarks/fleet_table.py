@@ -7,9 +7,9 @@ per order against fleet size. Asserts nothing.
 
 Each argument is FLEET=FOLDER[,FOLDER...]: the folders `qlog eval --out-dir` wrote for that fleet size. A
 policy measured in several folders of one size is taken from the first. Checkpoint policies (`qmix:...`)
-appear as "learned" (`qmix:run`) or "learned NAME" (another folder name). Days may differ between policies (slow planners often play fewer); the table says how
-many each played, and the gap closed by the learned policy is computed on the days it shares with the rule
-and the planner:
+appear as "learned" (`qmix:run`) or "learned NAME" (another folder name). Days may differ between
+policies (slow planners often play fewer); the table says how many each played, and the gap closed by the
+learned policy is computed on the days it shares with the rule and the planner:
 
     gap closed = (rule - learned) / (rule - planner), on the shared days' mean costs
 """
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qmix_logistics.common.atomic_io import atomic_write_bytes
+from qmix_logistics.evaluation.compare import TIE_TOLERANCE
 
 ORDER = ("learned", "batching", "greedy", "ortools", "pyvrp")
 
@@ -87,7 +88,7 @@ def paired_vs_rule(policies: dict[str, PolicyDays], name: str) -> str:
     rule, p = policies["batching"], policies[name]
     shared = sorted(set(rule.days) & set(p.days))
     diffs = [p.days[s]["total_cost"] - rule.days[s]["total_cost"] for s in shared]
-    wins, losses = sum(d < 0 for d in diffs), sum(d > 0 for d in diffs)
+    wins, losses = sum(d < -TIE_TOLERANCE for d in diffs), sum(d > TIE_TOLERANCE for d in diffs)
     return f"{sum(diffs) / len(diffs):+,.0f} ({wins}-{len(diffs) - wins - losses}-{losses})" if diffs else "—"
 
 

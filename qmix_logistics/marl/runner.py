@@ -63,12 +63,12 @@ class _GrowingRows:
         """All rows as one array; the blocks are released."""
         first = self.blocks[0]
         out = np.empty((self.rows, *first.shape[1:]), dtype=first.dtype)
-        blocks, self.blocks = self.blocks, []
-        for b in range(len(blocks)):
-            start = b * self.block_rows
+        start = 0
+        while self.blocks:
+            block = self.blocks.pop(0)  # the previous block is freed here, before the next is copied
             stop = min(self.rows, start + self.block_rows)
-            out[start:stop] = blocks[b][: stop - start]
-            blocks[b] = None  # type: ignore[call-overload]  # free it before copying the next
+            out[start:stop] = block[: stop - start]
+            start = stop
         self.rows = 0
         return out
 
