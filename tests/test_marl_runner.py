@@ -175,3 +175,34 @@ def test_growing_rows_give_back_every_row_in_order_across_blocks(monkeypatch, ro
     assert taken.dtype == np.float32 and taken.shape == (rows, 3)
     np.testing.assert_array_equal(taken, expected)
     assert growing.blocks == [] and growing.rows == 0
+
+
+def test_a_half_precision_replay_holds_twice_the_steps_and_gives_float32_batches():
+    from qmix_logistics.marl.buffer import MIB, EpisodeBuffer
+
+    with EnvRunner(make_two_step_game, n_envs=1, dtype="float16") as runner:
+        episodes = runner.run_episodes(controller(), [0, 1, 2], greedy=True)
+    assert all(ep.obs.dtype == np.float16 and ep.state.dtype == np.float16 for ep in episodes)
+    sizes = dict(n_agents=2, obs_dim=40, state_dim=30, n_actions=3)
+    full = EpisodeBuffer(**sizes, memory_mb=1, max_steps=None)
+    half = EpisodeBuffer(**sizes, memory_mb=1, max_steps=None, dtype="float16")
+    assert half.bytes_per_step < 0.6 * full.bytes_per_step
+    assert half.capacity_steps == MIB // half.bytes_per_step > 1.7 * full.capacity_steps
+    assert "observations in float16" in half.describe()
+
+    with EnvRunner(make_two_step_game, n_envs=1) as runner:
+        played = runner.run_episodes(controller(), [4], greedy=True)[0]
+    stored = EpisodeBuffer.holding([played], dtype="float16")
+    batch = stored.sample(1, np.random.default_rng(0))
+    assert batch.obs.dtype == torch.float32 and batch.state.dtype == torch.float32
+    np.testing.assert_allclose(batch.obs[0].numpy(), played.obs, atol=1e-3)  # one-hot stages are exact
+
+
+def test_an_episode_too_long_for_the_replay_names_half_precision():
+    from qmix_logistics.marl.buffer import EpisodeBuffer
+
+    with EnvRunner(make_two_step_game, n_envs=1) as runner:
+        played = runner.run_episodes(controller(), [0], greedy=True)[0]
+    tiny = EpisodeBuffer(2, played.obs.shape[2], played.state.shape[1], 3, memory_mb=1, max_steps=2)
+    with pytest.raises(QlogError, match="replay_dtype: float16"):
+        tiny.add(played)

@@ -17,6 +17,11 @@ def test_qmix_greedy_policy_reaches_the_optimal_return(tmp_path, seed):
     assert result.env_steps == 600 and result.updates > 200
 
 
+def test_qmix_reaches_eight_with_the_replay_in_half_precision(tmp_path):
+    result = train(make_two_step_game, two_step_config(mixer="qmix", seed=0, replay_dtype="float16"), tmp_path)
+    assert result.last_eval["return"] == pytest.approx(8.0)
+
+
 @pytest.mark.slow
 def test_qmix_also_learns_from_windows_with_burn_in(tmp_path):
     config = two_step_config(mixer="qmix", seed=0, chunk_len=1, burn_in=1)

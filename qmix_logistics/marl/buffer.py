@@ -34,9 +34,10 @@ class Episode:
     """One finished episode as collected by the runner (time-major numpy arrays, team reward)."""
 
     obs: np.ndarray
-    """[T + 1, n_agents, obs_dim] float32, including the observation after the last step."""
+    """[T + 1, n_agents, obs_dim] float32 (or the replay's half precision), including the observation after the
+    last step."""
     state: np.ndarray
-    """[T + 1, state_dim] float32 global state."""
+    """[T + 1, state_dim] float32 (or the replay's half precision) global state."""
     avail: np.ndarray
     """[T + 1, n_agents, n_actions] bool action masks."""
     actions: np.ndarray
@@ -123,17 +124,21 @@ class EpisodeBuffer:
         device: torch.device | str = "cpu",
         keep_durations: bool = False,
         max_steps: int | None = None,
+        dtype: str = "float32",
     ) -> None:
         """Preallocate step storage for ``max_steps`` env steps, or as many as ``memory_mb`` MiB hold if fewer;
         the capacity in steps is ``capacity_steps``.
 
         ``keep_durations`` stores each step's duration (4 bytes a step more); every added episode must carry them.
+        ``dtype`` is the precision observations and states are kept in ("float16" halves what a step takes with
+        a large fleet); batches are float32 either way.
         """
         self.n_agents, self.obs_dim, self.state_dim, self.n_actions = n_agents, obs_dim, state_dim, n_actions
         self.memory_mb = memory_mb
         self.device = torch.device(device)
         self.keep_durations = keep_durations
-        self.bytes_per_step = self.step_bytes(n_agents, obs_dim, state_dim, n_actions, keep_durations)
+        self.dtype = np.dtype(dtype)
+        self.bytes_per_step = self.step_bytes(n_agents, obs_dim, state_dim, n_actions, keep_durations, dtype)
         self.capacity_steps = int(memory_mb * MIB) // self.bytes_per_step
         self.max_steps = max_steps
         if max_steps is not None:
@@ -143,8 +148,8 @@ class EpisodeBuffer:
         if n_actions > np.iinfo(np.int16).max:
             raise QlogError(f"{n_actions} actions is more than the buffer's int16 action slots can hold")
         c = self.capacity_steps
-        self.obs = np.zeros((c, n_agents, obs_dim), dtype=np.float32)
-        self.state = np.zeros((c, state_dim), dtype=np.float32)
+        self.obs = np.zeros((c, n_agents, obs_dim), dtype=self.dtype)
+        self.state = np.zeros((c, state_dim), dtype=self.dtype)
         self.avail = np.zeros((c, n_agents, n_actions), dtype=bool)
         self.actions = np.zeros((c, n_agents), dtype=np.int16)
         self.rewards = np.zeros(c, dtype=np.float32)
@@ -156,23 +161,26 @@ class EpisodeBuffer:
         self._table: tuple[np.ndarray, np.ndarray] | None = None
 
     @staticmethod
-    def step_bytes(n_agents: int, obs_dim: int, state_dim: int, n_actions: int, keep_durations: bool = False) -> int:
+    def step_bytes(n_agents: int, obs_dim: int, state_dim: int, n_actions: int, keep_durations: bool = False,
+                   dtype: str = "float32") -> int:
         """Bytes one stored env step takes."""
         durations = 4 if keep_durations else 0
-        return 4 * n_agents * obs_dim + 4 * state_dim + n_agents * n_actions + 4 * n_agents + 4 + 1 + durations
+        size = np.dtype(dtype).itemsize
+        return size * (n_agents * obs_dim + state_dim) + n_agents * n_actions + 4 * n_agents + 4 + 1 + durations
 
     @classmethod
     def holding(
-        cls, episodes: Sequence[Episode], *, device: torch.device | str = "cpu", keep_durations: bool = False
+        cls, episodes: Sequence[Episode], *, device: torch.device | str = "cpu", keep_durations: bool = False,
+        dtype: str = "float32",
     ) -> EpisodeBuffer:
         """A buffer sized to hold exactly these episodes (demonstrations kept for a whole run), filled with them."""
         first = episodes[0]
         n_agents, obs_dim = first.obs.shape[1:]
         state_dim, n_actions = first.state.shape[1], first.avail.shape[2]
         slots = sum(e.length + 1 for e in episodes) + 1
-        step_bytes = cls.step_bytes(n_agents, obs_dim, state_dim, n_actions, keep_durations)
+        step_bytes = cls.step_bytes(n_agents, obs_dim, state_dim, n_actions, keep_durations, dtype)
         buffer = cls(n_agents, obs_dim, state_dim, n_actions, slots * step_bytes / MIB, device=device,
-                     keep_durations=keep_durations)
+                     keep_durations=keep_durations, dtype=dtype)
         for episode in episodes:
             buffer.add(episode)
         if len(buffer) != len(episodes):
@@ -184,9 +192,10 @@ class EpisodeBuffer:
         megabytes = self.capacity_steps * self.bytes_per_step / MIB
         limit = (f"the {self.max_steps:,}-step limit" if self.max_steps is not None
                  and self.capacity_steps == self.max_steps else f"the {self.memory_mb:g} MiB budget")
+        precision = "" if self.dtype == np.float32 else f", observations in {self.dtype.name}"
         line = (
             f"replay buffer: {self.capacity_steps:,} env steps, {megabytes:,.0f} MiB "
-            f"({self.bytes_per_step:,} bytes per step; set by {limit})"
+            f"({self.bytes_per_step:,} bytes per step{precision}; set by {limit})"
         )
         if episode_length:
             line += f", about {self.capacity_steps // (episode_length + 1):,} episodes of {episode_length:,} steps"
@@ -212,7 +221,9 @@ class EpisodeBuffer:
         slots = length + 1
         if slots > self.capacity_steps:
             raise QlogError(
-                f"an episode of {length} steps does not fit in the replay buffer ({self.describe()}); raise the budget",
+                f"an episode of {length} steps does not fit in the replay buffer ({self.describe()}); raise the budget"
+                + (", or keep the replay in half precision (training.replay_dtype: float16)"
+                   if self.dtype == np.float32 else ""),
                 field="training.buffer_mb",
             )
         if self.durations is not None and (episode.durations is None or episode.durations.shape != (length,)):
@@ -301,7 +312,10 @@ class EpisodeBuffer:
         inside = (step >= 0) & (step <= ep_len[:, None])
         slot = ep_start[:, None] + np.clip(step, 0, ep_len[:, None])
         outside = ~inside
-        obs, state, avail = self.obs[slot], self.state[slot], self.avail[slot]  # fancy indexing copies
+        # fancy indexing copies; the learner takes float32 whatever the stored precision
+        obs = self.obs[slot].astype(np.float32, copy=False)
+        state = self.state[slot].astype(np.float32, copy=False)
+        avail = self.avail[slot]
         obs[outside], state[outside], avail[outside] = 0.0, 0.0, True
         has_last = (step >= 1) & inside
         last_actions = np.where(has_last[..., None], self.actions[np.maximum(slot - 1, 0)], -1).astype(np.int64)

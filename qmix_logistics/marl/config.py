@@ -84,6 +84,10 @@ class LearnerConfig(BaseModel):
     """Episodes (or windows of episodes, see chunk_len) per gradient update."""
     buffer_mb: float = Field(1024.0, gt=0.0)
     """Replay memory budget in MiB: the most the buffer may take (the capacity it buys is logged)."""
+    replay_dtype: Literal["float32", "float16"] = "float32"
+    """Precision the replay (and the episode being played) keeps observations and states in. With a large fleet
+    they are nearly all of a step's bytes, so ``float16`` (about three significant digits, ample for features
+    scaled to a few units) halves the memory a day takes; batches reach the networks as float32."""
     buffer_steps: int | None = Field(250_000, ge=2)
     """Replay capacity in env steps (episode ends count one more), within ``buffer_mb``; None: what the memory
     budget holds. Old experience leaves first; a capacity of a few thousand episodes keeps the buffer close

@@ -78,6 +78,8 @@ class _EpisodeRecord:
     """One env's episode in the current round, growing step by step."""
 
     seed: int
+    dtype: np.dtype = np.dtype(np.float32)
+    """Precision the observations and states are kept in."""
     obs: _GrowingRows = field(default_factory=_GrowingRows)
     state: _GrowingRows = field(default_factory=_GrowingRows)
     avail: _GrowingRows = field(default_factory=_GrowingRows)
@@ -87,8 +89,8 @@ class _EpisodeRecord:
     durations: list[float] = field(default_factory=list)
 
     def observe(self, arrays: StepArrays) -> None:
-        self.obs.append(arrays.obs)
-        self.state.append(arrays.state)
+        self.obs.append(arrays.obs.astype(self.dtype, copy=False))
+        self.state.append(arrays.state.astype(self.dtype, copy=False))
         self.avail.append(arrays.avail)
 
     def finish(self, terminated: bool) -> Episode:
@@ -150,8 +152,12 @@ class EnvRunner:
         seed: int = 0,
         workers: int | None = None,
         start_method: str = "spawn",
+        dtype: str = "float32",
     ) -> None:
         """Create env k with ``make_env(seed + k)``.
+
+        ``dtype``: the precision played episodes keep their observations and states in (``float16`` halves a
+        large fleet's episodes, see ``LearnerConfig.replay_dtype``).
 
         ``workers``: processes that step the envs (0 = all in this process; at most ``n_envs``); None measures
         one env's step time and picks with :func:`choose_workers`. ``make_env`` must be picklable when workers
@@ -160,6 +166,7 @@ class EnvRunner:
         if workers is not None and not 0 <= workers <= n_envs:
             raise ValueError(f"workers must be between 0 and n_envs={n_envs}, got {workers}")
         self.n_envs = n_envs
+        self.dtype = np.dtype(dtype)
         self._local: list[EnvAdapter] = []
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
@@ -300,7 +307,7 @@ class EnvRunner:
         expert_share: float = 0.0,
     ) -> list[Episode]:
         current = self._broadcast("reset", dict(enumerate(seeds)))
-        records = [_EpisodeRecord(seed=seed) for seed in seeds]
+        records = [_EpisodeRecord(seed=seed, dtype=self.dtype) for seed in seeds]
         finished: dict[int, Episode] = {}
         hidden = controller.init_hidden(len(seeds))
         last_actions = np.full((len(seeds), self.spec.n_agents), -1, dtype=np.int64)

@@ -122,7 +122,7 @@ def train(
         torch.set_num_threads(config.torch_threads)
     try:
         with one_blas_thread(), EnvRunner(make_env, config.n_envs, seed=config.seed,
-                                          workers=config.env_workers) as runner:
+                                          workers=config.env_workers, dtype=config.replay_dtype) as runner:
             session = _TrainingSession(runner, config, run_dir, device, eval_fn, extra_metadata or {},
                                        demonstrations, relabeller)
             if resume:
@@ -162,9 +162,10 @@ class _TrainingSession:
             device=device,
             keep_durations=config.discount_per == "time",
             max_steps=config.buffer_steps,
+            dtype=config.replay_dtype,
         )
         self.demo_buffer = EpisodeBuffer.holding(
-            demonstrations, device=device, keep_durations=config.discount_per == "time"
+            demonstrations, device=device, keep_durations=config.discount_per == "time", dtype=config.replay_dtype
         ) if demonstrations else None
         if self.demo_buffer is not None and (self.demo_buffer.obs_dim, self.demo_buffer.n_actions) != (
                 self.spec.obs_dim, self.spec.n_actions):
@@ -175,6 +176,7 @@ class _TrainingSession:
         self.relabelled = EpisodeBuffer(
             self.spec.n_agents, self.spec.obs_dim, self.spec.state_dim, self.spec.n_actions,
             min(config.buffer_mb, RELABELLED_MB), device=device, keep_durations=config.discount_per == "time",
+            dtype=config.replay_dtype,
         ) if relabeller is not None else None
         for episode in demonstrations:  # reward scale; a resumed run restores the saved statistics instead
             self.learner.observe_rewards(torch.from_numpy(episode.rewards))
