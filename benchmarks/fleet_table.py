@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qmix_logistics.common.atomic_io import atomic_write_bytes
+from qmix_logistics.common.stats import mean_interval
 from qmix_logistics.evaluation.compare import TIE_TOLERANCE
 
 ORDER = ("learned", "batching", "greedy", "ortools", "pyvrp")
@@ -82,18 +83,25 @@ def order_key(name: str) -> tuple[int, str]:
 
 
 def paired_vs_rule(policies: dict[str, PolicyDays], name: str) -> str:
-    """Mean paired cost difference to the batching rule, with wins-losses, on the days both played."""
+    """Mean paired cost difference to the batching rule with its 95 % bootstrap interval (as ``qlog eval``
+    computes it) and wins-ties-losses, on the days both played."""
     if name == "batching" or "batching" not in policies:
         return "—"
     rule, p = policies["batching"], policies[name]
     shared = sorted(set(rule.days) & set(p.days))
-    diffs = [p.days[s]["total_cost"] - rule.days[s]["total_cost"] for s in shared]
+    if not shared:
+        return "—"
+    costs = [p.days[s]["total_cost"] for s in shared]
+    diffs = [c - rule.days[s]["total_cost"] for c, s in zip(costs, shared, strict=True)]
     wins, losses = sum(d < -TIE_TOLERANCE for d in diffs), sum(d > TIE_TOLERANCE for d in diffs)
-    return f"{sum(diffs) / len(diffs):+,.0f} ({wins}-{len(diffs) - wins - losses}-{losses})" if diffs else "—"
+    interval = mean_interval(costs, paired_with=[rule.days[s]["total_cost"] for s in shared])
+    bounds = f" [{interval.low:+,.0f}, {interval.high:+,.0f}]" if len(shared) > 1 else ""
+    return f"{interval.mean:+,.0f}{bounds} ({wins}-{len(diffs) - wins - losses}-{losses})"
 
 
 def table(sizes: dict[int, dict[str, PolicyDays]]) -> str:
-    lines = ["| vans | policy | days | total cost | service | km | decision ms | Δ vs batching (W-T-L) | gap closed |",
+    lines = ["| vans | policy | days | total cost | service | km | decision ms "
+             "| Δ vs batching [95 % CI] (W-T-L) | gap closed |",
              "|---|---|---|---|---|---|---|---|---|"]
     for fleet, policies in sorted(sizes.items()):
         for name in sorted(policies, key=order_key):
