@@ -270,12 +270,16 @@ class _TrainingSession:
                 window.add_episodes(episodes)
                 self._earn_updates(len(episodes))
                 relabelled_note = self._relabel(episodes, before_episodes=self.episodes - len(episodes))
+                lengths = [ep.length for ep in episodes]
+                # the buffer holds its own copy: keeping these through the next round would hold a large
+                # fleet's day (gigabytes) twice while the next one is staged
+                del episodes
                 if not cfg.learn_during_collection:
                     window.add_stats(self._run_updates(self.pending_updates))
                     self.pending_updates = 0
                 capacity = None
                 if before == first_step:  # the first episodes tell what the memory budget buys
-                    capacity = self.buffer.describe(int(np.mean([ep.length for ep in episodes])))
+                    capacity = self.buffer.describe(int(np.mean(lengths)))
                     log.log_text("buffer", capacity)
                     capacity += f"; {self.runner.describe()}"
                 if _crossed(before, self.env_steps, cfg.log_interval_steps):
