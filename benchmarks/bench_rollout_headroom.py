@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from qmix_logistics.env import DispatchEnv
-from qmix_logistics.policies.batching import batching_actions
+from qmix_logistics.evaluation.rollout import run_episode
+from qmix_logistics.policies.batching import BatchingPolicy, batching_actions
 from qmix_logistics.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,11 +115,7 @@ def main() -> None:
           f"{'wall s':>7}", flush=True)
     departures: Counter = Counter()
     for seed in range(args.seed, args.seed + args.days):
-        env.reset(seed=seed)
-        done, info = env.done, {}
-        while not done:
-            done, info = env.step(batching_actions(env))[3:]
-        rule_cost = info["kpis"]["total_cost"]
+        rule_cost = run_episode(env, BatchingPolicy(), seed).kpis["total_cost"]
         rollout.decisions.clear()
         started = time.perf_counter()
         kpis = rollout.play(seed)

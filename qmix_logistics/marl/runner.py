@@ -50,17 +50,20 @@ class _GrowingRows:
 
     BLOCK_BYTES = 64 << 20
 
-    def __init__(self) -> None:
+    def __init__(self, dtype: np.dtype | None = None) -> None:
+        """``dtype``: what the rows are kept as (cast on the copy into the block); None keeps the rows' own."""
+        self.dtype = dtype
         self.blocks: list[np.ndarray] = []
         self.rows = 0
         self.block_rows = 0
 
     def append(self, row: np.ndarray) -> None:
         if not self.blocks:
-            self.block_rows = max(1, self.BLOCK_BYTES // max(1, row.nbytes))
+            self.dtype = row.dtype if self.dtype is None else np.dtype(self.dtype)
+            self.block_rows = max(1, self.BLOCK_BYTES // max(1, row.size * self.dtype.itemsize))
         at = self.rows % self.block_rows
         if at == 0:
-            self.blocks.append(np.empty((self.block_rows, *row.shape), dtype=row.dtype))
+            self.blocks.append(np.empty((self.block_rows, *row.shape), dtype=self.dtype))
         self.blocks[-1][at] = row
         self.rows += 1
 
@@ -85,17 +88,20 @@ class _EpisodeRecord:
     seed: int
     dtype: np.dtype = np.dtype(np.float32)
     """Precision the observations and states are kept in."""
-    obs: _GrowingRows = field(default_factory=_GrowingRows)
-    state: _GrowingRows = field(default_factory=_GrowingRows)
+    obs: _GrowingRows = field(init=False)
+    state: _GrowingRows = field(init=False)
     avail: _GrowingRows = field(default_factory=_GrowingRows)
     actions: list[np.ndarray] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
     expert: list[np.ndarray] = field(default_factory=list)
     durations: list[float] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.obs, self.state = _GrowingRows(self.dtype), _GrowingRows(self.dtype)
+
     def observe(self, arrays: StepArrays) -> None:
-        self.obs.append(arrays.obs.astype(self.dtype, copy=False))
-        self.state.append(arrays.state.astype(self.dtype, copy=False))
+        self.obs.append(arrays.obs)
+        self.state.append(arrays.state)
         self.avail.append(arrays.avail)
 
     def finish(self, terminated: bool) -> Episode:
