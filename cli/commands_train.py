@@ -76,6 +76,9 @@ def train_cmd(
     if result.last_eval:
         console.print("last evaluation: " + ", ".join(f"{k} {v:.2f}" for k, v in result.last_eval.items()))
     console.print(f"checkpoint: {result.checkpoint_path}")
+    if result.best_path is not None:
+        console.print(f"best evaluation at {result.best_env_steps:,} env steps: {result.best_path} "
+                      "(the policy the run folder stands for in eval, simulate, serve and export)")
     console.print(f"compare: qlog eval {scenario or '<scenario>'} --policies greedy,batching,ortools,{result.run_dir}")
 
 

@@ -40,8 +40,14 @@ from qmix_logistics.teaching.dagger import PlannerRelabeller
 DemoFn = Callable[[DemonstrationDay, int, int], None]
 """Called after each teacher day is ready: (day, days ready, days in all)."""
 
-#: Evaluation during training uses these seeds; `qlog eval` defaults to other, held-out seeds.
-TRAIN_EVAL_SEEDS = tuple(range(50_000, 50_004))
+#: Evaluation during training plays seeds from here on (``eval_episodes`` of them); `qlog eval` defaults to
+#: other, held-out seeds.
+TRAIN_EVAL_SEED_BASE = 50_000
+
+
+def train_eval_seeds(episodes: int) -> tuple[int, ...]:
+    """The seeds of the evaluations during training."""
+    return tuple(range(TRAIN_EVAL_SEED_BASE, TRAIN_EVAL_SEED_BASE + episodes))
 
 
 def default_run_dir(scenario: Scenario, seed: int, root: str | Path = "runs") -> Path:
@@ -154,7 +160,7 @@ class GreedyComparison:
     policy's episodes.
     """
 
-    def __init__(self, scenario: Scenario, seeds: tuple[int, ...] = TRAIN_EVAL_SEEDS) -> None:
+    def __init__(self, scenario: Scenario, seeds: tuple[int, ...] = train_eval_seeds(4)) -> None:
         self.scenario = scenario
         self.seeds = seeds
         self.env = DispatchEnv(scenario)
@@ -198,7 +204,7 @@ def train_scenario(
     days = teacher_days(scenario, teaching, on_demonstration) if teaching.recorded_days else None
     metadata = run_metadata(scenario, config.mixer)
     metadata["teaching"] = _teaching_record(teaching, days, time.perf_counter() - started)
-    eval_fn = GreedyComparison(scenario) if evaluate_against_greedy else None
+    eval_fn = GreedyComparison(scenario, train_eval_seeds(config.eval_episodes)) if evaluate_against_greedy else None
     return train(env_factory(scenario, config, teaching), config, run_dir, eval_fn=eval_fn,
                  on_progress=on_progress, extra_metadata=metadata,
                  demonstrations=days.episodes if days is not None else (),
@@ -235,7 +241,7 @@ def resume_training(
         config = config.with_overrides(learner_overrides)
     teaching = TeachingConfig.model_validate(metadata.get("teaching", {}).get("config", {}))
     days = teacher_days(scenario, teaching, on_demonstration) if teaching.recorded_days else None
-    eval_fn = GreedyComparison(scenario) if evaluate_against_greedy else None
+    eval_fn = GreedyComparison(scenario, train_eval_seeds(config.eval_episodes)) if evaluate_against_greedy else None
     return train(env_factory(scenario, config, teaching), config, run_dir, eval_fn=eval_fn,
                  resume=True, on_progress=on_progress, extra_metadata=metadata,
                  demonstrations=days.episodes if days is not None else (),

@@ -171,3 +171,28 @@ def test_resume_refuses_changed_learning_settings_and_missing_or_existing_runs(t
         train(make_two_step_game, two_step_config(total_env_steps=40), tmp_path / "run")
     with pytest.raises(QlogError, match="nothing to resume"):
         train(make_two_step_game, two_step_config(), tmp_path / "fresh", resume=True)
+
+
+def test_the_best_evaluation_is_kept_and_a_run_folder_stands_for_it(tmp_path):
+    from qmix_logistics.policies.learned import checkpoint_file
+
+    config = two_step_config(total_env_steps=400, eval_interval_steps=40)
+    result = train(make_two_step_game, config, tmp_path / "run")
+    returns = {}  # env step -> mean return of that evaluation
+    for row in read_rows(tmp_path / "run" / "eval.csv"):
+        if row["metric"] == "return":
+            returns[int(row["env_steps"])] = float(row["value"])
+    best_step = max(returns, key=lambda step: (returns[step], -step))  # the first evaluation reaching the maximum
+    assert len(returns) >= 5 and result.best_env_steps == best_step
+    best = load_checkpoint(result.best_path)
+    assert best["counters"]["env_steps"] == best_step and best["counters"]["best_return"] == returns[best_step]
+    assert best["buffer"] is None
+    assert checkpoint_file(tmp_path / "run") == result.best_path
+    assert checkpoint_file(result.checkpoint_path) == result.checkpoint_path
+    last = load_checkpoint(result.checkpoint_path)
+    assert last["counters"]["best_step"] == best_step  # a resumed run compares with the best so far
+
+    off = train(make_two_step_game, two_step_config(total_env_steps=400, eval_interval_steps=40, keep_best=False),
+                tmp_path / "off")
+    assert off.best_path is None and not (tmp_path / "off" / "best.pt").exists()
+    assert checkpoint_file(tmp_path / "off") == off.checkpoint_path

@@ -16,7 +16,7 @@ Small games for tests and examples live in ``qmix_logistics.marl.testing`` and a
 from __future__ import annotations
 
 from .buffer import Episode, EpisodeBatch, EpisodeBuffer
-from .checkpoint import CHECKPOINT_NAME, load_checkpoint, load_policy, save_checkpoint
+from .checkpoint import BEST_CHECKPOINT_NAME, CHECKPOINT_NAME, load_checkpoint, load_policy, save_checkpoint
 from .config import LearnerConfig
 from .controller import DecentralizedPolicy, MultiAgentController, epsilon_greedy, greedy_actions
 from .env_contract import EnvAdapter, EnvFactory, EnvSpec
@@ -28,6 +28,7 @@ from .runner import EnvRunner
 from .trainer import EVAL_SEED_BASE, EvalFn, TrainResult, train
 
 __all__ = [
+    "BEST_CHECKPOINT_NAME",
     "CHECKPOINT_NAME",
     "EVAL_SEED_BASE",
     "DecentralizedPolicy",

@@ -31,6 +31,8 @@ from .env_contract import EnvSpec
 from .networks import RNNAgent
 
 CHECKPOINT_NAME = "checkpoint.pt"
+#: The policy of a run's best evaluation so far (``LearnerConfig.keep_best``), beside the last checkpoint.
+BEST_CHECKPOINT_NAME = "best.pt"
 FORMAT_NAME = "qmix_logistics.marl.checkpoint"
 FORMAT_VERSION = 1
 _REQUIRED = {"config": dict, "env_spec": dict, "learner": dict, "counters": dict, "metadata": dict}

@@ -36,6 +36,7 @@ RESUMABLE_FIELDS = frozenset(
         "checkpoint_interval_steps",
         "log_interval_steps",
         "save_buffer",
+        "keep_best",
         "n_envs",
         "env_workers",
         "device",
@@ -174,7 +175,11 @@ class LearnerConfig(BaseModel):
     eval_interval_steps: int = Field(50_000, ge=1)
     """Env steps between greedy evaluations."""
     eval_episodes: int = Field(8, ge=1)
-    """Greedy episodes per evaluation, on fixed seeds 10_000 + i."""
+    """Greedy episodes per evaluation, on fixed seeds (never those ``qlog eval`` holds out)."""
+    keep_best: bool = True
+    """After each evaluation whose mean return beats every earlier one, write the policy to ``best.pt`` beside
+    the checkpoint; a run folder then stands for that policy when it is evaluated, served or exported
+    (``RUN/checkpoint.pt`` names the last one). Training itself always continues from the last."""
     checkpoint_interval_steps: int = Field(100_000, ge=1)
     """Env steps between checkpoints (one is always written at the end)."""
     log_interval_steps: int = Field(5_000, ge=1)

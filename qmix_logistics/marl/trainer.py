@@ -25,6 +25,7 @@ from qmix_logistics.common.parallel import one_blas_thread
 
 from .buffer import Episode, EpisodeBuffer, concat_batches
 from .checkpoint import (
+    BEST_CHECKPOINT_NAME,
     CHECKPOINT_NAME,
     capture_rng_states,
     check_plain,
@@ -75,6 +76,10 @@ class TrainResult:
     """Wall time of this call."""
     learn_seconds: float = 0.0
     """Part of wall_seconds spent in gradient updates."""
+    best_path: Path | None = None
+    """The best evaluation's policy (``best.pt``), or None when ``keep_best`` is off or nothing was evaluated."""
+    best_env_steps: int | None = None
+    """The env step of that evaluation."""
 
 
 def episode_seed(seed: int, episode_index: int) -> int:
@@ -188,6 +193,8 @@ class _TrainingSession:
         self.recent_returns: deque[float] = deque(maxlen=RECENT_EPISODES)
         self.resume_step: int | None = None
         self.last_eval: dict[str, float] = {}
+        self.best_return = -math.inf  # of the evaluations so far, and when it was; kept in the checkpoint
+        self.best_step: int | None = None
         self.learn_seconds = 0.0
 
     def restore(self, path: Path) -> None:
@@ -210,6 +217,8 @@ class _TrainingSession:
             self.env_steps, self.episodes = int(counters["env_steps"]), int(counters["episodes"])
             self.update_credit = float(counters["update_credit"])
             self.pending_updates = int(counters.get("pending_updates", 0))
+            self.best_return = float(counters.get("best_return", -math.inf))
+            self.best_step = counters.get("best_step")
             self.recent_returns.extend(float(r) for r in data["recent_returns"])
             restore_rng_states(data["rng"], {"act": self.act_rng, "replay": self.replay_rng})
             if data.get("buffer") is not None:
@@ -308,6 +317,8 @@ class _TrainingSession:
         return TrainResult(
             run_dir=self.run_dir,
             checkpoint_path=self.run_dir / CHECKPOINT_NAME,
+            best_path=best if (best := self.run_dir / BEST_CHECKPOINT_NAME).is_file() and cfg.keep_best else None,
+            best_env_steps=self.best_step,
             env_steps=self.env_steps,
             episodes=self.episodes,
             updates=self.learner.updates,
@@ -426,11 +437,15 @@ class _TrainingSession:
             }
         self.last_eval = results
         log.log_eval(self.env_steps, results)
+        score = results.get("return", math.nan)
+        if self.config.keep_best and score > self.best_return:  # NaN never counts as better
+            self.best_return, self.best_step = score, self.env_steps
+            self._save(BEST_CHECKPOINT_NAME, with_buffer=False)
 
-    def _save(self) -> None:
-        """Write the checkpoint (atomically) with everything needed to resume exactly."""
+    def _save(self, name: str = CHECKPOINT_NAME, *, with_buffer: bool = True) -> None:
+        """Write a checkpoint (atomically) with everything needed to resume exactly."""
         save_checkpoint(
-            self.run_dir / CHECKPOINT_NAME,
+            self.run_dir / name,
             {
                 "config": self.config.to_dict(),
                 "env_spec": self.spec.to_dict(),
@@ -442,10 +457,12 @@ class _TrainingSession:
                     "updates": self.learner.updates,
                     "update_credit": self.update_credit,
                     "pending_updates": self.pending_updates,
+                    "best_return": self.best_return,
+                    "best_step": self.best_step,
                 },
                 "recent_returns": list(self.recent_returns),
                 "rng": capture_rng_states({"act": self.act_rng, "replay": self.replay_rng}),
-                "buffer": self.buffer.state_dict() if self.config.save_buffer else None,
+                "buffer": self.buffer.state_dict() if with_buffer and self.config.save_buffer else None,
             },
         )
 

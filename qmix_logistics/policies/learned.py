@@ -24,12 +24,14 @@ UNRECORDED_LAYOUT = "1 (before layouts were recorded)"
 
 
 def checkpoint_file(path: str | Path) -> Path:
-    """A checkpoint file, or the checkpoint inside a run folder."""
-    from qmix_logistics.marl import CHECKPOINT_NAME
+    """A checkpoint file, or the policy a run folder stands for: its best evaluation's (``best.pt``) when the
+    run kept one, else its last checkpoint."""
+    from qmix_logistics.marl import BEST_CHECKPOINT_NAME, CHECKPOINT_NAME
 
     path = Path(path)
     if path.is_dir():
-        path = path / CHECKPOINT_NAME
+        best = path / BEST_CHECKPOINT_NAME
+        path = best if best.is_file() else path / CHECKPOINT_NAME
     if not path.is_file():
         raise QlogError("no checkpoint found", source=str(path))
     return path
