@@ -196,3 +196,16 @@ def test_the_best_evaluation_is_kept_and_a_run_folder_stands_for_it(tmp_path):
                 tmp_path / "off")
     assert off.best_path is None and not (tmp_path / "off" / "best.pt").exists()
     assert checkpoint_file(tmp_path / "off") == off.checkpoint_path
+
+
+def test_eval_names_the_best_policy_after_its_run_and_the_last_one_after_its_file(tmp_path):
+    from qmix_logistics.policies.learned import _policy_name
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"")
+    assert _policy_name(run / "checkpoint.pt", {"mixer": "qmix"}) == "qmix:run"
+    (run / "best.pt").write_bytes(b"")
+    assert _policy_name(run / "best.pt", {"mixer": "qmix"}) == "qmix:run"
+    assert _policy_name(run / "checkpoint.pt", {"mixer": "vdn"}) == "vdn:run/checkpoint"
+    assert _policy_name(tmp_path / "elsewhere" / "model.pt", {}) == "learned:elsewhere/model"

@@ -167,5 +167,12 @@ class LearnedPolicy(ActionPolicy):
 
 
 def _policy_name(file: Path, metadata: dict[str, Any]) -> str:
+    """``qmix:RUN`` for the policy a run folder stands for, ``qmix:RUN/checkpoint`` for another file in it."""
     mixer = str(metadata.get("mixer", "learned"))
-    return f"{mixer}:{file.parent.name}" if file.parent.name else mixer
+    if not file.parent.name:
+        return mixer
+    from qmix_logistics.marl import BEST_CHECKPOINT_NAME, CHECKPOINT_NAME
+
+    best = file.parent / BEST_CHECKPOINT_NAME
+    stands_for = file.resolve() == (best if best.is_file() else file.parent / CHECKPOINT_NAME).resolve()
+    return f"{mixer}:{file.parent.name}" if stands_for else f"{mixer}:{file.parent.name}/{file.stem}"
