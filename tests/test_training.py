@@ -44,6 +44,7 @@ def test_train_writes_a_loadable_checkpoint_and_compares_with_greedy(tmp_path: P
     assert result.checkpoint_path.is_file()
     assert result.env_steps >= 600
     assert {"total_cost", "greedy_total_cost", "cost_vs_greedy", "service_level"} <= set(result.last_eval)
+    assert result.best_path == tmp_path / "run" / "best.pt" and result.best_path.is_file()
     policy, metadata = load_policy(result.checkpoint_path)
     assert metadata["scenario"]["name"] == "small" and metadata["action_meanings"][0] == "wait"
     rows = list(csv.DictReader(open(tmp_path / "run" / "progress.csv")))
@@ -58,6 +59,21 @@ def test_train_writes_a_loadable_checkpoint_and_compares_with_greedy(tmp_path: P
     save_checkpoint(tmp_path / "other" / "checkpoint.pt", data)
     with pytest.raises(QlogError, match="observation layout"):
         LearnedPolicy.from_checkpoint(tmp_path / "other", sc)
+
+
+def test_the_training_evaluation_plays_eval_episodes_days(tmp_path: Path, monkeypatch) -> None:
+    import qmix_logistics.training as training
+
+    played = []
+
+    class Recording(training.GreedyComparison):
+        def __init__(self, scenario, seeds):
+            played.append(seeds)
+            super().__init__(scenario, seeds)
+
+    monkeypatch.setattr(training, "GreedyComparison", Recording)
+    train_scenario(_scenario(eval_episodes=2, total_env_steps=300), run_dir=tmp_path / "run")
+    assert played == [(50_000, 50_001)]
 
 
 def test_default_run_dir_names_scenario_and_seed() -> None:
