@@ -23,15 +23,20 @@ from qmix_logistics.scenario import Scenario
 UNRECORDED_LAYOUT = "1 (before layouts were recorded)"
 
 
-def checkpoint_file(path: str | Path) -> Path:
-    """A checkpoint file, or the policy a run folder stands for: its best evaluation's (``best.pt``) when the
-    run kept one, else its last checkpoint."""
+def run_policy_file(run_dir: Path) -> Path:
+    """The file a run folder stands for: its best evaluation's policy (``best.pt``) when the run kept one, else
+    its last checkpoint (which may be missing)."""
     from qmix_logistics.marl import BEST_CHECKPOINT_NAME, CHECKPOINT_NAME
 
+    best = run_dir / BEST_CHECKPOINT_NAME
+    return best if best.is_file() else run_dir / CHECKPOINT_NAME
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """A checkpoint file, or the policy a run folder stands for (:func:`run_policy_file`)."""
     path = Path(path)
     if path.is_dir():
-        best = path / BEST_CHECKPOINT_NAME
-        path = best if best.is_file() else path / CHECKPOINT_NAME
+        path = run_policy_file(path)
     if not path.is_file():
         raise QlogError("no checkpoint found", source=str(path))
     return path
@@ -171,8 +176,5 @@ def _policy_name(file: Path, metadata: dict[str, Any]) -> str:
     mixer = str(metadata.get("mixer", "learned"))
     if not file.parent.name:
         return mixer
-    from qmix_logistics.marl import BEST_CHECKPOINT_NAME, CHECKPOINT_NAME
-
-    best = file.parent / BEST_CHECKPOINT_NAME
-    stands_for = file.resolve() == (best if best.is_file() else file.parent / CHECKPOINT_NAME).resolve()
+    stands_for = file.resolve() == run_policy_file(file.parent).resolve()
     return f"{mixer}:{file.parent.name}" if stands_for else f"{mixer}:{file.parent.name}/{file.stem}"
