@@ -160,7 +160,7 @@ class GreedyComparison:
     policy's episodes.
     """
 
-    def __init__(self, scenario: Scenario, seeds: tuple[int, ...] = train_eval_seeds(4)) -> None:
+    def __init__(self, scenario: Scenario, seeds: tuple[int, ...]) -> None:
         self.scenario = scenario
         self.seeds = seeds
         self.env = DispatchEnv(scenario)

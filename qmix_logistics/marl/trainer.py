@@ -77,7 +77,7 @@ class TrainResult:
     learn_seconds: float = 0.0
     """Part of wall_seconds spent in gradient updates."""
     best_path: Path | None = None
-    """The best evaluation's policy (``best.pt``), or None when ``keep_best`` is off or nothing was evaluated."""
+    """The best evaluation's policy (``best.pt``), or None when no evaluation has kept one."""
     best_env_steps: int | None = None
     """The env step of that evaluation."""
 
@@ -317,7 +317,7 @@ class _TrainingSession:
         return TrainResult(
             run_dir=self.run_dir,
             checkpoint_path=self.run_dir / CHECKPOINT_NAME,
-            best_path=best if (best := self.run_dir / BEST_CHECKPOINT_NAME).is_file() and cfg.keep_best else None,
+            best_path=self.run_dir / BEST_CHECKPOINT_NAME if self.best_step is not None else None,
             best_env_steps=self.best_step,
             env_steps=self.env_steps,
             episodes=self.episodes,
