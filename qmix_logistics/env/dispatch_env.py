@@ -8,8 +8,9 @@ Array API (fast, used by the learner's workers and the benchmarks)::
     env.state()                             # global state vector for centralized training
 
 Actions (fixed per scenario): ``0`` wait (the only valid action of a busy vehicle; for an idle one
-only when it has nothing to load or deliver, or to hold at a warehouse for more orders while it has
-some on board and room left, unless ``observation.wait_with_work``), ``1..K`` load the
+only when it has nothing to load or deliver, to hold at a warehouse for more orders while it has
+some on board and room left, or, empty, to leave the orders of a warehouse to a colleague loading a trip
+there, unless ``observation.wait_with_work``), ``1..K`` load the
 k-th visible pending order, ``K+1..K+C`` deliver the c-th onboard order, ``K+C+1`` return to the depot.
 Steps are synchronous: after the actions are applied the SimPy clock runs to the next moment at least
 one vehicle must decide, so there are no empty steps. The team reward is minus the cost increment.
@@ -75,6 +76,7 @@ class DispatchEnv:
         self._pending_ids = np.full((self.n_agents, self.layout.pending_slots), -1, dtype=np.int64)
         self._onboard_ids = np.full((self.n_agents, self.layout.onboard_slots), -1, dtype=np.int64)
         self._pending_detour = np.full((self.n_agents, self.layout.pending_slots), np.inf)
+        self._pending_topup = np.full((self.n_agents, self.layout.pending_slots), np.inf)
         self._holdable = np.zeros(self.n_agents, dtype=np.bool_)
         self._arange = np.arange(self.n_agents)
 
@@ -177,6 +179,12 @@ class DispatchEnv:
         return self._pending_detour
 
     @property
+    def pending_topup_share(self) -> np.ndarray:
+        """``[n_agents, pending_slots]`` the least detour share (detour over a trip of its own) at which a colleague
+        standing at the slot's warehouse, with orders on board and room for it, would add it to its trip (inf: none)."""
+        return self._pending_topup
+
+    @property
     def holdable(self) -> np.ndarray:
         """``[n_agents]`` whether holding at the warehouse is a valid wait for each vehicle."""
         return self._holdable
@@ -240,7 +248,8 @@ class DispatchEnv:
             self._speed_share, self._cost_share,
             w.travel.rows_min, w.travel.row_of, self._xy, w.onboard_mat, np.flatnonzero(w.state == _READY),
             w.orders.depot, w.orders.dest, w.orders.size, w.orders.due_min, w.depot_node, self._load_time,
-            obs, masks, self._pending_ids, self._onboard_ids, self._pending_detour, self._holdable,
+            obs, masks, self._pending_ids, self._onboard_ids, self._pending_detour, self._pending_topup,
+            self._holdable,
         )
         self._own = obs[:, :OWN_FEATURES]
         self._obs = obs

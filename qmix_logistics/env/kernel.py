@@ -8,13 +8,16 @@ loops over small arrays and compiled; the layout constants live in ``env.py``. S
   board (``hi`` when nothing is on board; the onboard slots may not show every order)
 - visible-count (1)
 - onboard (C x 4): present, drive to destination, slack, size      (nearest first)
-- pending (K x 10): present, drive to warehouse, warehouse-to-customer, slack, size, fits, detour, lead,
-  detour share, extra drive to warehouse
+- pending (K x 11): present, drive to warehouse, warehouse-to-customer, slack, size, fits, detour, lead,
+  detour share, extra drive to warehouse, colleague's top-up share
   (detour: drive from the nearest onboard customer to this one, or from the warehouse when nothing
   is on board, the cost of adding it to the current trip; detour share: the detour as a share of a
   trip of its own, the warehouse-to-customer drive, clipped to [0, 2]; extra drive: how much farther
   this order's warehouse is than the nearest warehouse among the visible orders that fit. Both are
   ratios and differences the network would otherwise have to compute across features or slots;
+  colleague's top-up share: the least detour share at which a colleague standing at the order's warehouse
+  with orders on board and room for it would add it to its trip, clipped to [0, 2] (2: no such colleague),
+  so an empty vehicle sees which orders would ride along with a trip that is already being loaded;
   lead: how many minutes sooner this vehicle
   can stand at the order's warehouse than the soonest other active vehicle with room, clipped like
   slack, so a vehicle sees whether a colleague will get there first). An empty vehicle sees the orders with
@@ -76,7 +79,7 @@ def build_observations(
     time_min, row_of, xy,                                 # [types, rows, n] minutes, [n] row per source, [n, 2] 0..1
     onboard, ready,                                                   # [A, cap] ids (-1 pad), ready order ids
     o_depot, o_dest, o_size, o_due, depot_node, load_time,            # per order / per depot
-    obs, masks, pend_ids, onb_ids, pend_detour, holdable,             # outputs (zeroed / filled here)
+    obs, masks, pend_ids, onb_ids, pend_detour, pend_topup, holdable,  # outputs (zeroed / filled here)
 ):
     a = node.shape[0]
     c_slots = onb_ids.shape[1]
@@ -107,12 +110,48 @@ def build_observations(
                 first_by[d] = w
             elif arrive < second_at[d]:
                 second_at[d] = arrive
+    # colleagues that may top up: at a warehouse, with orders on board and room left
+    holder_here = np.zeros(a, dtype=np.bool_)
+    for w in range(a):
+        carrying = False
+        for j in range(onboard.shape[1]):
+            carrying = carrying or onboard[w, j] >= 0
+        if active[w] and load[w] < capacity[w] and carrying:
+            for d in range(n_dep):
+                if depot_node[d] == node[w]:
+                    holder_here[w] = True
+    # per ready order: the least top-up share among those colleagues, who has it, and the runner-up
+    topup_best = np.full(n_ready, np.inf)
+    topup_by = np.full(n_ready, -1, dtype=np.int64)
+    topup_second = np.full(n_ready, np.inf)
+    for w in range(a):
+        if not holder_here[w]:
+            continue
+        tw = vtype[w]
+        for r in range(n_ready):
+            o = ready[r]
+            wh = depot_node[o_depot[o]]
+            if wh != node[w] or capacity[w] - load[w] < o_size[o]:
+                continue
+            nearest_onb = np.inf
+            for j in range(onboard.shape[1]):
+                if onboard[w, j] >= 0:
+                    nearest_onb = min(nearest_onb, time_min[tw, row_of[o_dest[onboard[w, j]]], o_dest[o]])
+            own_trip = time_min[tw, row_of[wh], o_dest[o]]
+            share = nearest_onb / own_trip if own_trip > 0.0 else (0.0 if nearest_onb <= 0.0 else np.inf)
+            if share < topup_best[r]:
+                topup_second[r] = topup_best[r]
+                topup_best[r] = share
+                topup_by[r] = w
+            elif share < topup_second[r]:
+                topup_second[r] = share
     nb_time = np.empty(a)
     nb_used = np.zeros(a, dtype=np.bool_)
     obs[:] = 0.0
     masks[:] = False
     pend_ids[:] = -1
     pend_detour[:] = np.inf
+    pend_topup[:] = np.inf
     holdable[:] = False
     onb_ids[:] = -1
     for v in range(a):
@@ -213,6 +252,9 @@ def build_observations(
             nearest_any = min(nearest_any, to_wh)
             if fits:
                 nearest_fit = min(nearest_fit, to_wh)
+            topup = topup_second[best] if topup_by[best] == v else topup_best[best]
+            pend_topup[v, s] = topup
+            obs[v, p + 10] = _clip(topup, 0.0, 2.0)
             rival = second_at[d] if first_by[d] == v else first_at[d]
             obs[v, p + 7] = _clip((rival - base - to_wh) * inv_tau, lo, hi)
             masks[v, 1 + s] = dec and fits
@@ -228,7 +270,14 @@ def build_observations(
             for d in range(depot_node.shape[0]):
                 if depot_node[d] == u:
                     holdable[v] = True
-        if dec and not wait_with_work and not holdable[v]:
+        # yielding: an empty vehicle at a warehouse where a colleague is loading a trip may leave it the orders
+        yielding = False
+        if dec and n_onb == 0:
+            for w in range(a):
+                if holder_here[w] and node[w] == u:
+                    yielding = True
+                    break
+        if dec and not wait_with_work and not holdable[v] and not yielding:
             # no idling with work in hand: waiting stays valid only when nothing can be loaded or delivered
             for j in range(1, 1 + k_slots + c_slots):
                 if masks[v, j]:

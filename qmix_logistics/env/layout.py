@@ -14,7 +14,8 @@ Observation slots (see :mod:`qmix_logistics.env.kernel` for how each is computed
 - pending (``PENDING_FEATURES`` per slot): present, drive to warehouse, warehouse-to-customer, slack,
   size, fits, detour, lead (how much sooner this vehicle reaches the order's warehouse than the
   soonest colleague with room), detour share (detour over a trip of its own), extra drive to its
-  warehouse over the nearest visible one
+  warehouse over the nearest visible one, colleague's top-up share (the least detour share at which a
+  colleague loading a trip at the order's warehouse would take it)
 - neighbours (``NEIGHBOR_FEATURES`` per slot): present, dx, dy, drive time, load share, deciding, busy left
 """
 
@@ -24,10 +25,11 @@ from dataclasses import dataclass
 
 OWN_FEATURES = 13
 ONBOARD_FEATURES = 4
-PENDING_FEATURES = 10
+PENDING_FEATURES = 11
 NEIGHBOR_FEATURES = 7
 STATE_ORDER_FEATURES = 7
-OBSERVATION_LAYOUT = ("5: least onboard slack; pending detour share and extra drive to the warehouse;"
+OBSERVATION_LAYOUT = ("6: colleagues' top-up share per pending order; empty vehicles may wait where a colleague"
+                      " is loading; least onboard slack; pending detour share and extra drive to the warehouse;"
                       " pending slots with detour and lead over colleagues; loaded vehicles see top-ups by detour,"
                       " onboard nearest first; holding valid while room is left; own vehicle type;"
                       " neighbours' busy time")

@@ -1,7 +1,10 @@
 """The batching rule: a local-view dispatcher that consolidates trips, and the learner's default teacher.
 
 An empty deciding vehicle fetches the least-slack visible order of the nearest warehouse that has
-one. At a warehouse with orders on board it tops up, while anything fits, with the order of that
+one. It yields to colleagues: at a warehouse where a colleague is loading a trip, an empty vehicle leaves
+it every order that colleague would top up with (below) and is not yet late, takes the least-slack order
+there that no colleague would, and waits when there is none, so that orders bound for one part of town
+ride together instead of each starting a trip of its own. At a warehouse with orders on board it tops up, while anything fits, with the order of that
 warehouse whose customer is the shortest drive from a customer already on board, provided that drive
 (the detour) is at most ``TOP_UP_DETOUR_RATIO`` of the drive from the warehouse to that customer: an
 order that would pull the trip across town is left for a trip of its own. With nothing to top up it
@@ -45,6 +48,12 @@ def batching_actions(env: DispatchEnv) -> np.ndarray:
         if not w.onboard[v]:
             if free_slots:
                 choice = min(free_slots, key=lambda k: (tt[wh[k]], k))
+                if wh[choice] == here and _left_to_colleague(env, v, choice, tt):
+                    own = [k for k in free_slots if wh[k] == here and not _left_to_colleague(env, v, k, tt)]
+                    if own:
+                        choice = min(own)  # slots of an empty vehicle come least slack first
+                    elif masks[v, 0]:
+                        continue  # every order here rides with a colleague: wait (action 0)
         else:
             topping_up = [k for k in free_slots if wh[k] == here
                           and env.pending_detour[v, k] <= TOP_UP_DETOUR_RATIO * tt[w.orders.dest[ids[v, k]]]]
@@ -65,6 +74,15 @@ def batching_actions(env: DispatchEnv) -> np.ndarray:
         else:
             out[v] = int(np.flatnonzero(masks[v])[0])
     return out
+
+
+def _left_to_colleague(env: DispatchEnv, v: int, k: int, tt: np.ndarray) -> bool:
+    """A colleague loading a trip at the warehouse of ``v``'s slot ``k`` would top up with that order, which is
+    not yet late."""
+    w = env.world
+    o = int(env.pending_ids[v, k])
+    return bool(env.pending_topup_share[v, k] <= TOP_UP_DETOUR_RATIO
+                and w.orders.due_min[o] - w.now - tt[w.orders.dest[o]] >= 0.0)
 
 
 def _can_hold(env: DispatchEnv, v: int, tt: np.ndarray) -> bool:
