@@ -9,7 +9,7 @@ from pettingzoo.test import parallel_api_test
 from qmix_logistics.common.masks import uniform_valid_actions
 from qmix_logistics.env import DispatchEnv
 from qmix_logistics.env.parallel_env import DispatchParallelEnv
-from qmix_logistics.policies.batching import TOP_UP_DETOUR_RATIO, batching_actions
+from qmix_logistics.policies.batching import batching_actions
 from qmix_logistics.scenario import Scenario
 from qmix_logistics.sim.world import Deliver, Load, OrderState, ReturnToDepot, Wait
 
@@ -140,6 +140,7 @@ def test_batching_suggestions_are_valid_and_top_up_with_the_nearest_nearby_custo
 
     env = DispatchEnv(small_scenario)
     lay = env.layout
+    top_up_ratio = small_scenario.batching.top_up_detour_ratio
     off_pend = OWN_FEATURES + 1 + ONBOARD_FEATURES * lay.onboard_slots
     _, masks = env.reset(seed=9)
     done, topped_up, yielded = False, 0, 0
@@ -172,7 +173,7 @@ def test_batching_suggestions_are_valid_and_top_up_with_the_nearest_nearby_custo
             if not w.onboard[v]:  # an empty vehicle leaves a colleague the orders it would top up with
                 here_slots = [k for k in range(lay.pending_slots) if masks[v, 1 + k]
                               and int(w.depot_node[w.orders.depot[env.pending_ids[v, k]]]) == here]
-                left = [k for k in here_slots if env.pending_topup_share[v, k] <= TOP_UP_DETOUR_RATIO
+                left = [k for k in here_slots if env.pending_topup_share[v, k] <= top_up_ratio
                         and w.orders.due_min[env.pending_ids[v, k]] - w.now - tt[here, w.orders.dest[env.pending_ids[v, k]]] >= 0]
                 assert a[v] - 1 not in left
                 if a[v] == 0 and here_slots:
@@ -180,7 +181,7 @@ def test_batching_suggestions_are_valid_and_top_up_with_the_nearest_nearby_custo
                 yielded += bool(left)
             eligible = [k for k in range(lay.pending_slots) if masks[v, 1 + k]
                         and int(w.depot_node[w.orders.depot[env.pending_ids[v, k]]]) == here
-                        and env.pending_detour[v, k] <= TOP_UP_DETOUR_RATIO * tt[here, w.orders.dest[env.pending_ids[v, k]]]]
+                        and env.pending_detour[v, k] <= top_up_ratio * tt[here, w.orders.dest[env.pending_ids[v, k]]]]
             if w.onboard[v] and 1 <= a[v] < lay.first_deliver:
                 topped_up += 1
                 assert a[v] - 1 in eligible  # a top-up never pulls the trip across town
@@ -195,6 +196,24 @@ def test_batching_suggestions_are_valid_and_top_up_with_the_nearest_nearby_custo
 
     greedy = run_episode(DispatchEnv(small_scenario), GreedyPolicy(), 9).kpis
     assert info["kpis"]["total_cost"] < greedy["total_cost"]
+
+
+def test_the_batching_rules_hold_is_the_scenarios_setting(small_scenario: Scenario) -> None:
+    """Holding for top-ups until less slack is left keeps loaded vehicles waiting at the warehouse for longer."""
+
+    def holds(hold_slack_min: float) -> int:
+        scenario = small_scenario.model_copy(update={"batching": small_scenario.batching.model_copy(
+            update={"hold_slack_min": hold_slack_min})})
+        env = DispatchEnv(scenario)
+        env.reset(seed=3)
+        held = 0
+        while not env.done:
+            actions = batching_actions(env)
+            held += sum(1 for v in env.world.pending_decisions() if actions[v] == 0 and env.world.onboard[v])
+            env.step(actions)
+        return held
+
+    assert holds(5.0) > holds(25.0) > holds(1e6) == 0
 
 
 @pytest.mark.slow

@@ -41,6 +41,8 @@ def test_depot_scenario_matches_the_brief() -> None:
         ({"horizon": {"start_min": 0, "end_min": "late"}}, "horizon.end_min"),
         ({"demand": {"rate_per_hour": -3}}, "demand.rate_per_hour"),
         ({"colour": "red"}, "colour"),
+        ({"batching": {"hold_slack_min": -5}}, "batching.hold_slack_min"),
+        ({"batching": {"hold_slack": 5}}, "batching.hold_slack"),
         ({"network": {"kind": "tntp", "path": "/nonexistent/x_net.tntp"}}, "network.path"),
     ],
 )

@@ -4,16 +4,20 @@ An empty deciding vehicle fetches the least-slack visible order of the nearest w
 one. It yields to colleagues: at a warehouse where a colleague is loading a trip, an empty vehicle leaves
 it every order that colleague would top up with (below) and is not yet late, takes the least-slack order
 there that no colleague would, and waits when there is none, so that orders bound for one part of town
-ride together instead of each starting a trip of its own. At a warehouse with orders on board it tops up, while anything fits, with the order of that
-warehouse whose customer is the shortest drive from a customer already on board, provided that drive
-(the detour) is at most ``TOP_UP_DETOUR_RATIO`` of the drive from the warehouse to that customer: an
+ride together instead of each starting a trip of its own. At a warehouse with orders on board it tops
+up, while anything fits, with the order of that warehouse whose customer is the shortest drive from a customer already on board, provided that drive
+(the detour) is at most ``top_up_detour_ratio`` of the drive from the warehouse to that customer: an
 order that would pull the trip across town is left for a trip of its own. With nothing to top up it
 holds there for more orders (wait) while the hold is valid and every onboard order keeps
-``HOLD_SLACK_MIN`` minutes of slack; then (and away from a warehouse) it delivers its nearest onboard
+``hold_slack_min`` minutes of slack; then (and away from a warehouse) it delivers its nearest onboard
 order. An empty vehicle with nothing to load heads home. Each order is suggested to one vehicle only.
 
-It reads only what each vehicle's own observation shows (its visible slots, detours and onboard
-orders), so a learned policy can represent it exactly.
+The two settings are the scenario's ``batching:`` block (:class:`~qmix_logistics.scenario.BatchingRule`).
+The detour limit of 0.7 was tuned on seeds 5001-5008 of the bundled scenarios: 0.5-0.8 all cut the km by a
+sixth; without the limit, trips gather whatever waits at the warehouse.
+
+It reads only what each vehicle's own observation shows (its visible slots, detours, the colleagues' top-up
+shares and its onboard orders), so a learned policy can represent it exactly.
 """
 
 from __future__ import annotations
@@ -23,20 +27,13 @@ import numpy as np
 from qmix_logistics.env import DispatchEnv
 from qmix_logistics.policies.base import ActionPolicy
 
-HOLD_SLACK_MIN = 25.0
-"""The rule holds at a warehouse only while every onboard order keeps this much slack (minutes)."""
-
-TOP_UP_DETOUR_RATIO = 0.7
-"""A top-up joins the trip only when its detour is at most this share of a trip of its own (the drive from
-the warehouse to its customer). Tuned on seeds 5001-5008 of the bundled scenarios: 0.5-0.8 all cut the km
-by a sixth; without the limit, trips gather whatever waits at the warehouse."""
-
 
 def batching_actions(env: DispatchEnv) -> np.ndarray:
     """What the batching rule does now, as one action index per agent (0 for non-deciding ones)."""
     w = env.world
     assert w is not None, "call env.reset() first"
     lay, masks, ids = env.layout, env.action_masks(), env.pending_ids
+    ratio = env.scenario.batching.top_up_detour_ratio
     out = np.zeros(env.n_agents, dtype=np.int64)
     taken: set[int] = set()
     for v in w.pending_decisions():
@@ -56,7 +53,7 @@ def batching_actions(env: DispatchEnv) -> np.ndarray:
                         continue  # every order here rides with a colleague: wait (action 0)
         else:
             topping_up = [k for k in free_slots if wh[k] == here
-                          and env.pending_detour[v, k] <= TOP_UP_DETOUR_RATIO * tt[w.orders.dest[ids[v, k]]]]
+                          and env.pending_detour[v, k] <= ratio * tt[w.orders.dest[ids[v, k]]]]
             if topping_up:
                 choice = min(topping_up, key=lambda k: (env.pending_detour[v, k], k))
         if choice >= 0:
@@ -81,16 +78,17 @@ def _left_to_colleague(env: DispatchEnv, v: int, k: int, tt: np.ndarray) -> bool
     not yet late."""
     w = env.world
     o = int(env.pending_ids[v, k])
-    return bool(env.pending_topup_share[v, k] <= TOP_UP_DETOUR_RATIO
+    return bool(env.pending_topup_share[v, k] <= env.scenario.batching.top_up_detour_ratio
                 and w.orders.due_min[o] - w.now - tt[w.orders.dest[o]] >= 0.0)
 
 
 def _can_hold(env: DispatchEnv, v: int, tt: np.ndarray) -> bool:
-    """Holding is valid for ``v`` (the kernel's rule) and every onboard order keeps ``HOLD_SLACK_MIN``
-    minutes of slack if the vehicle drives there now."""
+    """Holding is valid for ``v`` (the kernel's rule) and every onboard order keeps the scenario's
+    ``batching.hold_slack_min`` minutes of slack if the vehicle drives there now."""
     w = env.world
+    slack_min = env.scenario.batching.hold_slack_min
     return bool(env.holdable[v]) and all(
-        w.orders.due_min[o] - w.now - tt[w.orders.dest[o]] > HOLD_SLACK_MIN for o in w.onboard[v])
+        w.orders.due_min[o] - w.now - tt[w.orders.dest[o]] > slack_min for o in w.onboard[v])
 
 
 class BatchingPolicy(ActionPolicy):

@@ -2,6 +2,7 @@
 
 from qmix_logistics.scenario.loading import load_scenario, scenario_from_dict
 from qmix_logistics.scenario.schema import (
+    BatchingRule,
     Costs,
     Demand,
     Depot,
@@ -21,7 +22,7 @@ from qmix_logistics.scenario.schema import (
 )
 
 __all__ = [
-    "Costs", "Demand", "Depot", "GraphMLNetwork", "GridNetwork", "Horizon", "Hotspot", "NetworkSpec", "NodeRef",
+    "BatchingRule", "Costs", "Demand", "Depot", "GraphMLNetwork", "GridNetwork", "Horizon", "Hotspot", "NetworkSpec", "NodeRef",
     "Observation", "RandomGeometricNetwork", "RatePoint", "Range", "Scenario", "TNTPNetwork", "VehicleType",
     "load_scenario", "scenario_from_dict",
 ]

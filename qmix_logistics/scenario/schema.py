@@ -169,6 +169,17 @@ class Observation(_Strict):
     )
 
 
+class BatchingRule(_Strict):
+    """Settings of the batching rule, the baseline every learned policy is compared with and its default teacher.
+
+    Tune them on days that evaluation does not hold out: how long holding for top-ups pays depends on the
+    demand and the fleet (on the bundled scenarios 25 minutes suits depot.yaml and multi_warehouse.yaml, 10 suits
+    rush_hour.yaml and fleets of 25 vans and more on Chicago Sketch)."""
+
+    hold_slack_min: float = Field(25.0, ge=0, description="A loaded vehicle holds at its warehouse for top-ups only while every order on board keeps this much slack (minutes).")
+    top_up_detour_ratio: float = Field(0.7, gt=0, description="A top-up joins a trip only when its detour is at most this share of a trip of its own.")
+
+
 class Horizon(_Strict):
     start_min: float = Field(0.0, ge=0)
     end_min: float = Field(480.0, gt=0)
@@ -194,6 +205,7 @@ class Scenario(_Strict):
     demand: Demand = Field(..., description="How orders arrive, where they go and when they are due.")
     costs: Costs = Field(default_factory=Costs)
     observation: Observation = Field(default_factory=Observation)
+    batching: BatchingRule = Field(default_factory=BatchingRule, description="Settings of the batching rule.")
     training: dict[str, Any] = Field(default_factory=dict, description="Learner hyperparameters.")
 
     @model_validator(mode="after")
