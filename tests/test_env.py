@@ -99,6 +99,18 @@ def test_pettingzoo_parallel_api(small_scenario: Scenario) -> None:
     assert env.state().shape == env.state_space.shape
 
 
+def _all_left_to_colleagues(env: DispatchEnv, v: int, masks: np.ndarray) -> bool:
+    """``v`` is empty and every order it could load at its warehouse would ride with a colleague's trip there."""
+    w = env.world
+    here = int(w.node[v])
+    slots = [k for k in range(env.layout.pending_slots) if masks[v, 1 + k]
+             and int(w.depot_node[w.orders.depot[env.pending_ids[v, k]]]) == here]
+    travel = w.time_min[w.fleet.type_index[v], here]
+    left = [k for k in slots if env.pending_topup_share[v, k] <= env.scenario.batching.top_up_detour_ratio
+            and w.orders.due_min[env.pending_ids[v, k]] - w.now - travel[w.orders.dest[env.pending_ids[v, k]]] >= 0]
+    return not w.onboard[v] and bool(slots) and len(left) == len(slots)
+
+
 def test_no_idling_with_work_unless_allowed(small_scenario: Scenario) -> None:
     rng = np.random.default_rng(0)
     for allow in (False, True):
@@ -106,8 +118,7 @@ def test_no_idling_with_work_unless_allowed(small_scenario: Scenario) -> None:
         sc.observation.wait_with_work = allow
         env = DispatchEnv(sc)
         _, masks = env.reset(seed=4)
-        seen_work = False
-        seen_hold = False
+        seen_work = seen_hold = seen_yield = False
         for _ in range(300):
             w = env.world
             work = masks[:, 1:-1].any(axis=1)
@@ -115,15 +126,14 @@ def test_no_idling_with_work_unless_allowed(small_scenario: Scenario) -> None:
             # holding at a warehouse for more orders: something on board and room left
             hold = np.array([bool(w.onboard[v]) and w.load[v] < w.fleet.capacity[v]
                              and bool((w.depot_node == w.node[v]).any()) for v in range(env.n_agents)])
-            # yielding: empty, where such a colleague is loading a trip
-            yielding = np.array([not w.onboard[v] and any(hold[u] and w.node[u] == w.node[v] and w.active[u]
-                                                          for u in range(env.n_agents)) for v in range(env.n_agents)])
+            yielding = np.array([_all_left_to_colleagues(env, v, masks) for v in range(env.n_agents)])
             seen_hold |= bool((work & hold & w.deciding).any())
+            seen_yield |= bool((work & yielding & w.deciding).any())
             assert (masks[work, 0] == (allow | hold[work] | yielding[work])).all()
             _, masks, _, done, _ = env.step(uniform_valid_actions(masks, rng))
             if done:
                 break
-        assert seen_work and seen_hold
+        assert seen_work and seen_hold and (allow or seen_yield)
 
 
 def _share(detour: float, own_trip: float) -> float:

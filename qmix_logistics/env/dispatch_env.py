@@ -9,8 +9,8 @@ Array API (fast, used by the learner's workers and the benchmarks)::
 
 Actions (fixed per scenario): ``0`` wait (the only valid action of a busy vehicle; for an idle one
 only when it has nothing to load or deliver, to hold at a warehouse for more orders while it has
-some on board and room left, or, empty, to leave the orders of a warehouse to a colleague loading a trip
-there, unless ``observation.wait_with_work``), ``1..K`` load the
+some on board and room left, or, empty, when every order it could load at its warehouse would ride with a
+colleague's trip there (``batching.top_up_detour_ratio``), unless ``observation.wait_with_work``), ``1..K`` load the
 k-th visible pending order, ``K+1..K+C`` deliver the c-th onboard order, ``K+C+1`` return to the depot.
 Steps are synchronous: after the actions are applied the SimPy clock runs to the next moment at least
 one vehicle must decide, so there are no empty steps. The team reward is minus the cost increment.
@@ -243,7 +243,7 @@ class DispatchEnv:
         build_observations(
             w.now, w.start_min, self._horizon, 1.0 / self._tau, self._max_cap,
             -1.0 if self._radius is None else float(self._radius), _SLACK_CLIP[0], _SLACK_CLIP[1],
-            self.scenario.observation.wait_with_work,
+            self.scenario.observation.wait_with_work, self.scenario.batching.top_up_detour_ratio,
             w.node, w.free_at, w.load, f.capacity, f.shift_end, w.deciding, w.active, self._home, f.type_index,
             self._speed_share, self._cost_share,
             w.travel.rows_min, w.travel.row_of, self._xy, w.onboard_mat, np.flatnonzero(w.state == _READY),

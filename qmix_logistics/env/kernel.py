@@ -17,7 +17,8 @@ loops over small arrays and compiled; the layout constants live in ``env.py``. S
   ratios and differences the network would otherwise have to compute across features or slots;
   colleague's top-up share: the least detour share at which a colleague standing at the order's warehouse
   with orders on board and room for it would add it to its trip, clipped to [0, 2] (2: no such colleague),
-  so an empty vehicle sees which orders would ride along with a trip that is already being loaded;
+  so an empty vehicle sees which orders would ride along with a trip that is already being loaded (when
+  all it could load at its warehouse would, within ``topup_ratio`` and before they are late, it may wait);
   lead: how many minutes sooner this vehicle
   can stand at the order's warehouse than the soonest other active vehicle with room, clipped like
   slack, so a vehicle sees whether a colleague will get there first). An empty vehicle sees the orders with
@@ -74,7 +75,7 @@ def _detour(tt: np.ndarray, row_of: np.ndarray, o_dest: np.ndarray, onboard: np.
 
 @njit(cache=True)
 def build_observations(
-    now, start, horizon, inv_tau, max_cap, radius, lo, hi, wait_with_work,  # scalars (radius < 0: unlimited)
+    now, start, horizon, inv_tau, max_cap, radius, lo, hi, wait_with_work, topup_ratio,  # scalars (radius < 0: unlimited)
     node, free_at, load, capacity, shift_end, deciding, active, home, vtype, speed_share, cost_share,  # per vehicle
     time_min, row_of, xy,                                 # [types, rows, n] minutes, [n] row per source, [n, 2] 0..1
     onboard, ready,                                                   # [A, cap] ids (-1 pad), ready order ids
@@ -270,13 +271,20 @@ def build_observations(
             for d in range(depot_node.shape[0]):
                 if depot_node[d] == u:
                     holdable[v] = True
-        # yielding: an empty vehicle at a warehouse where a colleague is loading a trip may leave it the orders
-        yielding = False
+        # yielding: an empty vehicle may wait when every order it could load at its warehouse would ride with
+        # a colleague's trip there (top-up share within the rule's ratio) and none of them is late yet
+        here_orders = 0
+        here_left = 0
         if dec and n_onb == 0:
-            for w in range(a):
-                if holder_here[w] and node[w] == u:
-                    yielding = True
+            for s in range(k_slots):
+                o = pend_ids[v, s]
+                if o < 0:
                     break
+                if masks[v, 1 + s] and depot_node[o_depot[o]] == u:
+                    here_orders += 1
+                    if pend_topup[v, s] <= topup_ratio and o_due[o] - now - time_min[t, ru, o_dest[o]] >= 0.0:
+                        here_left += 1
+        yielding = here_orders > 0 and here_left == here_orders
         if dec and not wait_with_work and not holdable[v] and not yielding:
             # no idling with work in hand: waiting stays valid only when nothing can be loaded or delivered
             for j in range(1, 1 + k_slots + c_slots):
