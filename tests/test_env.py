@@ -186,6 +186,7 @@ def test_batching_suggestions_are_valid_and_top_up_with_the_nearest_nearby_custo
                 left = [k for k in here_slots if env.pending_topup_share[v, k] <= top_up_ratio
                         and w.orders.due_min[env.pending_ids[v, k]] - w.now - tt[here, w.orders.dest[env.pending_ids[v, k]]] >= 0]
                 assert a[v] - 1 not in left
+                assert [k for k in here_slots if env.pending_left_to_colleague[v, k]] == left
                 if a[v] == 0 and here_slots:
                     assert all(k in left or int(env.pending_ids[v, k]) in loads for k in here_slots)
                 yielded += bool(left)

@@ -77,6 +77,7 @@ class DispatchEnv:
         self._onboard_ids = np.full((self.n_agents, self.layout.onboard_slots), -1, dtype=np.int64)
         self._pending_detour = np.full((self.n_agents, self.layout.pending_slots), np.inf)
         self._pending_topup = np.full((self.n_agents, self.layout.pending_slots), np.inf)
+        self._pending_left = np.zeros((self.n_agents, self.layout.pending_slots), dtype=np.bool_)
         self._holdable = np.zeros(self.n_agents, dtype=np.bool_)
         self._arange = np.arange(self.n_agents)
 
@@ -185,6 +186,12 @@ class DispatchEnv:
         return self._pending_topup
 
     @property
+    def pending_left_to_colleague(self) -> np.ndarray:
+        """``[n_agents, pending_slots]`` whether the slot's order waits at the vehicle's own warehouse, a colleague there
+        would top up with it (share within ``batching.top_up_detour_ratio``) and it is not late yet."""
+        return self._pending_left
+
+    @property
     def holdable(self) -> np.ndarray:
         """``[n_agents]`` whether holding at the warehouse is a valid wait for each vehicle."""
         return self._holdable
@@ -249,7 +256,7 @@ class DispatchEnv:
             w.travel.rows_min, w.travel.row_of, self._xy, w.onboard_mat, np.flatnonzero(w.state == _READY),
             w.orders.depot, w.orders.dest, w.orders.size, w.orders.due_min, w.depot_node, self._load_time,
             obs, masks, self._pending_ids, self._onboard_ids, self._pending_detour, self._pending_topup,
-            self._holdable,
+            self._pending_left, self._holdable,
         )
         self._own = obs[:, :OWN_FEATURES]
         self._obs = obs

@@ -64,6 +64,17 @@ def _take_smallest(values: np.ndarray, taken: np.ndarray) -> int:
 
 
 @njit(cache=True)
+def _keep_two_least(best: np.ndarray, by: np.ndarray, second: np.ndarray, i: int, value: float, who: int) -> None:
+    """Keep at ``i`` the least value seen (and ``who`` gave it) and the runner-up."""
+    if value < best[i]:
+        second[i] = best[i]
+        best[i] = value
+        by[i] = who
+    elif value < second[i]:
+        second[i] = value
+
+
+@njit(cache=True)
 def _detour(tt: np.ndarray, row_of: np.ndarray, o_dest: np.ndarray, onboard: np.ndarray, n_onb: int,
             dest: int) -> float:
     """Drive to ``dest`` from the nearest customer of the first ``n_onb`` onboard orders."""
@@ -80,7 +91,7 @@ def build_observations(
     time_min, row_of, xy,                                 # [types, rows, n] minutes, [n] row per source, [n, 2] 0..1
     onboard, ready,                                                   # [A, cap] ids (-1 pad), ready order ids
     o_depot, o_dest, o_size, o_due, depot_node, load_time,            # per order / per depot
-    obs, masks, pend_ids, onb_ids, pend_detour, pend_topup, holdable,  # outputs (zeroed / filled here)
+    obs, masks, pend_ids, onb_ids, pend_detour, pend_topup, pend_left, holdable,  # outputs (filled here)
 ):
     a = node.shape[0]
     c_slots = onb_ids.shape[1]
@@ -105,12 +116,7 @@ def build_observations(
             continue
         for d in range(n_dep):
             arrive = max(now, free_at[w]) + time_min[vtype[w], row_of[node[w]], depot_node[d]]
-            if arrive < first_at[d]:
-                second_at[d] = first_at[d]
-                first_at[d] = arrive
-                first_by[d] = w
-            elif arrive < second_at[d]:
-                second_at[d] = arrive
+            _keep_two_least(first_at, first_by, second_at, d, arrive, w)
     # colleagues that may top up: at a warehouse, with orders on board and room left
     holder_here = np.zeros(a, dtype=np.bool_)
     for w in range(a):
@@ -140,12 +146,7 @@ def build_observations(
                     nearest_onb = min(nearest_onb, time_min[tw, row_of[o_dest[onboard[w, j]]], o_dest[o]])
             own_trip = time_min[tw, row_of[wh], o_dest[o]]
             share = nearest_onb / own_trip if own_trip > 0.0 else (0.0 if nearest_onb <= 0.0 else np.inf)
-            if share < topup_best[r]:
-                topup_second[r] = topup_best[r]
-                topup_best[r] = share
-                topup_by[r] = w
-            elif share < topup_second[r]:
-                topup_second[r] = share
+            _keep_two_least(topup_best, topup_by, topup_second, r, share, w)
     nb_time = np.empty(a)
     nb_used = np.zeros(a, dtype=np.bool_)
     obs[:] = 0.0
@@ -153,6 +154,7 @@ def build_observations(
     pend_ids[:] = -1
     pend_detour[:] = np.inf
     pend_topup[:] = np.inf
+    pend_left[:] = False
     holdable[:] = False
     onb_ids[:] = -1
     for v in range(a):
@@ -256,6 +258,8 @@ def build_observations(
             topup = topup_second[best] if topup_by[best] == v else topup_best[best]
             pend_topup[v, s] = topup
             obs[v, p + 10] = _clip(topup, 0.0, 2.0)
+            # left to a colleague: at this vehicle's warehouse, within the top-up ratio, not late yet
+            pend_left[v, s] = wh == u and topup <= topup_ratio and o_due[o] - now - time_min[t, ru, o_dest[o]] >= 0.0
             rival = second_at[d] if first_by[d] == v else first_at[d]
             obs[v, p + 7] = _clip((rival - base - to_wh) * inv_tau, lo, hi)
             masks[v, 1 + s] = dec and fits
@@ -271,8 +275,7 @@ def build_observations(
             for d in range(depot_node.shape[0]):
                 if depot_node[d] == u:
                     holdable[v] = True
-        # yielding: an empty vehicle may wait when every order it could load at its warehouse would ride with
-        # a colleague's trip there (top-up share within the rule's ratio) and none of them is late yet
+        # yielding: an empty vehicle may wait when every order it could load at its warehouse is left to a colleague
         here_orders = 0
         here_left = 0
         if dec and n_onb == 0:
@@ -282,7 +285,7 @@ def build_observations(
                     break
                 if masks[v, 1 + s] and depot_node[o_depot[o]] == u:
                     here_orders += 1
-                    if pend_topup[v, s] <= topup_ratio and o_due[o] - now - time_min[t, ru, o_dest[o]] >= 0.0:
+                    if pend_left[v, s]:
                         here_left += 1
         yielding = here_orders > 0 and here_left == here_orders
         if dec and not wait_with_work and not holdable[v] and not yielding:

@@ -34,6 +34,7 @@ def batching_actions(env: DispatchEnv) -> np.ndarray:
     assert w is not None, "call env.reset() first"
     lay, masks, ids = env.layout, env.action_masks(), env.pending_ids
     ratio = env.scenario.batching.top_up_detour_ratio
+    left = env.pending_left_to_colleague
     out = np.zeros(env.n_agents, dtype=np.int64)
     taken: set[int] = set()
     for v in w.pending_decisions():
@@ -45,8 +46,8 @@ def batching_actions(env: DispatchEnv) -> np.ndarray:
         if not w.onboard[v]:
             if free_slots:
                 choice = min(free_slots, key=lambda k: (tt[wh[k]], k))
-                if wh[choice] == here and _left_to_colleague(env, v, choice, tt):
-                    own = [k for k in free_slots if wh[k] == here and not _left_to_colleague(env, v, k, tt)]
+                if left[v, choice]:
+                    own = [k for k in free_slots if wh[k] == here and not left[v, k]]
                     if own:
                         choice = min(own)  # slots of an empty vehicle come least slack first
                     elif masks[v, 0]:
@@ -71,15 +72,6 @@ def batching_actions(env: DispatchEnv) -> np.ndarray:
         else:
             out[v] = int(np.flatnonzero(masks[v])[0])
     return out
-
-
-def _left_to_colleague(env: DispatchEnv, v: int, k: int, tt: np.ndarray) -> bool:
-    """A colleague loading a trip at the warehouse of ``v``'s slot ``k`` would top up with that order, which is
-    not yet late."""
-    w = env.world
-    o = int(env.pending_ids[v, k])
-    return bool(env.pending_topup_share[v, k] <= env.scenario.batching.top_up_detour_ratio
-                and w.orders.due_min[o] - w.now - tt[w.orders.dest[o]] >= 0.0)
 
 
 def _can_hold(env: DispatchEnv, v: int, tt: np.ndarray) -> bool:
