@@ -10,7 +10,7 @@ from qmix_logistics.common.masks import uniform_valid_actions
 from qmix_logistics.env import DispatchEnv
 from qmix_logistics.env.parallel_env import DispatchParallelEnv
 from qmix_logistics.policies.batching import batching_actions
-from qmix_logistics.scenario import Scenario
+from qmix_logistics.scenario import Scenario, scenario_from_dict
 from qmix_logistics.sim.world import Deliver, Load, OrderState, ReturnToDepot, Wait
 
 
@@ -225,6 +225,30 @@ def test_the_batching_rules_hold_is_the_scenarios_setting(small_scenario: Scenar
         return held
 
     assert holds(5.0) > holds(25.0) > holds(1e6) == 0
+
+
+def test_the_batching_rule_does_not_hold_orders_past_the_shift() -> None:
+    """Orders due after the shift ends cannot wait for their due time: a loaded vehicle stops holding for
+    top-ups once an order on board would be left with less than ``hold_slack_min`` before the shift ends."""
+    from tests.conftest import small_scenario_dict
+
+    scenario = scenario_from_dict(small_scenario_dict(demand={"due_window_min": {"min": 150, "max": 170}}))
+    hold_slack = scenario.batching.hold_slack_min
+    env = DispatchEnv(scenario)
+    holds, late_holds = 0, 0
+    for seed in (1, 2, 3):
+        env.reset(seed=seed)
+        w = env.world
+        while not env.done:
+            actions = batching_actions(env)
+            for v in w.pending_decisions():
+                if actions[v] == 0 and w.onboard[v]:
+                    holds += 1
+                    tt = w.time_min[w.fleet.type_index[v], int(w.node[v])]
+                    least = min(w.fleet.shift_end[v] - w.now - tt[w.orders.dest[o]] for o in w.onboard[v])
+                    late_holds += least <= hold_slack
+            env.step(actions)
+    assert holds > 0 and late_holds == 0
 
 
 @pytest.mark.slow

@@ -26,7 +26,9 @@ loops over small arrays and compiled; the layout constants live in ``env.py``. S
   first (the natural top-ups), then the rest by detour. Orders that do not fit come last.
 - neighbours (M x 7): present, dx, dy, drive time, their load share, deciding, busy left (nearest first)
 
-Times are divided by ``tau`` (a typical drive) and slack is clipped to [lo, hi]. Drive times are the
+Slack counts the minutes to spare before the order is due or the vehicle's shift ends, whichever comes
+first: an order due after the shift cannot wait for its due time on this vehicle. Times are divided by
+``tau`` (a typical drive) and slack is clipped to [lo, hi]. Drive times are the
 rows of the network's per-source table: ``time_min[t, row_of[u], v]`` is the drive u -> v for type t;
 every node read as a from-node (a vehicle's position, a warehouse, a customer) has a row.
 """
@@ -192,7 +194,7 @@ def build_observations(
         least = np.inf
         for j in range(n_onb):
             o = onb_sorted[j]
-            least = min(least, o_due[o] - base - time_min[t, ru, o_dest[o]])
+            least = min(least, min(o_due[o], shift_end[v]) - base - time_min[t, ru, o_dest[o]])
         obs[v, 12] = hi if n_onb == 0 else _clip(least * inv_tau, lo, hi)
 
         masks[v, 0] = True
@@ -203,7 +205,7 @@ def build_observations(
             p = off_onb + s * ONBOARD_FEATURES
             obs[v, p] = 1.0
             obs[v, p + 1] = drive * inv_tau
-            obs[v, p + 2] = _clip((o_due[o] - base - drive) * inv_tau, lo, hi)
+            obs[v, p + 2] = _clip((min(o_due[o], shift_end[v]) - base - drive) * inv_tau, lo, hi)
             obs[v, p + 3] = o_size[o] / max_cap
             masks[v, 1 + k_slots + s] = dec
 
@@ -219,7 +221,7 @@ def build_observations(
             visible += 1
             if n_onb == 0:
                 detours[r] = time_min[t, row_of[depot_node[d]], o_dest[o]]
-                key = o_due[o] - load_time[d] - base - to_wh - detours[r]
+                key = min(o_due[o], shift_end[v]) - load_time[d] - base - to_wh - detours[r]
             else:
                 detours[r] = _detour(time_min[t], row_of, o_dest, onb_sorted, n_onb, o_dest[o])
                 key = detours[r] + (0.0 if depot_node[d] == u else 1e3)
@@ -243,7 +245,7 @@ def build_observations(
             obs[v, p + 1] = to_wh * inv_tau
             own_trip = time_min[t, row_of[wh], o_dest[o]]
             obs[v, p + 2] = own_trip * inv_tau
-            slack = o_due[o] - load_time[d] - base - to_wh - own_trip
+            slack = min(o_due[o], shift_end[v]) - load_time[d] - base - to_wh - own_trip
             obs[v, p + 3] = _clip(slack * inv_tau, lo, hi)
             obs[v, p + 4] = o_size[o] / max_cap
             obs[v, p + 5] = 1.0 if fits else 0.0

@@ -17,6 +17,8 @@ Observation slots (see :mod:`qmix_logistics.env.kernel` for how each is computed
   warehouse over the nearest visible one, colleague's top-up share (the least detour share at which a
   colleague loading a trip at the order's warehouse would take it)
 - neighbours (``NEIGHBOR_FEATURES`` per slot): present, dx, dy, drive time, load share, deciding, busy left
+
+Slack is the minutes to spare before an order is due or the vehicle's shift ends, whichever comes first.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ ONBOARD_FEATURES = 4
 PENDING_FEATURES = 11
 NEIGHBOR_FEATURES = 7
 STATE_ORDER_FEATURES = 7
-OBSERVATION_LAYOUT = ("6: colleagues' top-up share per pending order; empty vehicles may wait where a colleague"
+OBSERVATION_LAYOUT = ("7: slack counted to the due time or the end of the shift, whichever is first;"
+                      " colleagues' top-up share per pending order; empty vehicles may wait where a colleague"
                       " is loading; least onboard slack; pending detour share and extra drive to the warehouse;"
                       " pending slots with detour and lead over colleagues; loaded vehicles see top-ups by detour,"
                       " onboard nearest first; holding valid while room is left; own vehicle type;"

@@ -9,7 +9,9 @@ up, while anything fits, with the order of that warehouse whose customer is the 
 (the detour) is at most ``top_up_detour_ratio`` of the drive from the warehouse to that customer: an
 order that would pull the trip across town is left for a trip of its own. With nothing to top up it
 holds there for more orders (wait) while the hold is valid and every onboard order keeps
-``hold_slack_min`` minutes of slack; then (and away from a warehouse) it delivers its nearest onboard
+``hold_slack_min`` minutes of slack before it is due or the vehicle's shift ends (an order due after the
+shift must not wait for its due time: a rule that held for it dropped about two orders a day at the end of
+a depot.yaml day); then (and away from a warehouse) it delivers its nearest onboard
 order. An empty vehicle with nothing to load heads home. Each order is suggested to one vehicle only.
 
 The two settings are the scenario's ``batching:`` block (:class:`~qmix_logistics.scenario.BatchingRule`).
@@ -76,11 +78,13 @@ def batching_actions(env: DispatchEnv) -> np.ndarray:
 
 def _can_hold(env: DispatchEnv, v: int, tt: np.ndarray) -> bool:
     """Holding is valid for ``v`` (the kernel's rule) and every onboard order keeps the scenario's
-    ``batching.hold_slack_min`` minutes of slack if the vehicle drives there now."""
+    ``batching.hold_slack_min`` minutes of slack if the vehicle drives there now, counted to its due time
+    or the end of the vehicle's shift, whichever comes first (as the observation counts slack)."""
     w = env.world
     slack_min = env.scenario.batching.hold_slack_min
+    shift_end = w.fleet.shift_end[v]
     return bool(env.holdable[v]) and all(
-        w.orders.due_min[o] - w.now - tt[w.orders.dest[o]] > slack_min for o in w.onboard[v])
+        min(w.orders.due_min[o], shift_end) - w.now - tt[w.orders.dest[o]] > slack_min for o in w.onboard[v])
 
 
 class BatchingPolicy(ActionPolicy):
