@@ -141,7 +141,57 @@ def _share(detour: float, own_trip: float) -> float:
     return detour / own_trip if own_trip > 0 else (0.0 if detour <= 0 else np.inf)
 
 
-def test_batching_suggestions_are_valid_and_top_up_with_the_nearest_nearby_customer(small_scenario: Scenario) -> None:
+def _route(env: DispatchEnv, v: int) -> tuple[int, list[int], int]:
+    """Where vehicle ``v``'s trip starts, its customers in the order of its onboard slots, and its end (home)."""
+    w = env.world
+    stops = [int(w.orders.dest[o]) for o in env.onboard_ids[v] if o >= 0]
+    return int(w.node[v]), stops, int(w.depot_node[w.fleet.home_depot[v]])
+
+
+def _insertion(env: DispatchEnv, v: int, dest: int) -> float:
+    """The extra drive of visiting ``dest`` at the cheapest place in ``v``'s route."""
+    tt = env.world.time_min[env.world.fleet.type_index[v]]
+    start, stops, end = _route(env, v)
+    points = [start, *stops, end]
+    return max(0.0, min(tt[a, dest] + tt[dest, b] - tt[a, b] for a, b in zip(points, points[1:])))
+
+
+def test_onboard_slots_follow_the_cheapest_delivery_order(small_scenario: Scenario) -> None:
+    """Slot order is the order of stops home that costs least, lateness priced in minutes of driving."""
+    from itertools import permutations
+
+    env = DispatchEnv(small_scenario)
+    costs = small_scenario.costs
+    env.reset(seed=4)
+    checked = 0
+    while not env.done:
+        w = env.world
+        for v in w.pending_decisions():
+            onboard = [int(o) for o in env.onboard_ids[v] if o >= 0]
+            if len(onboard) < 2:
+                continue
+            tt = w.time_min[w.fleet.type_index[v]]
+            speed = w.fleet.speeds[w.fleet.type_index[v]]
+            late_weight = costs.lateness_per_min / (w.fleet.cost_per_km[v] * speed / 60.0)
+            start, _, end = _route(env, v)
+
+            def cost(seq):
+                t, total, at = w.now, 0.0, start
+                for o in seq:
+                    d = int(w.orders.dest[o])
+                    t += tt[at, d]
+                    total += tt[at, d] + late_weight * max(0.0, t - min(w.orders.due_min[o], w.fleet.shift_end[v]))
+                    t += small_scenario.demand.service_time_min
+                    at = d
+                return total + tt[at, end]
+
+            assert cost(onboard) == pytest.approx(min(cost(p) for p in permutations(onboard)), rel=1e-9, abs=1e-6)
+            checked += 1
+        env.step(batching_actions(env))
+    assert checked > 10
+
+
+def test_batching_suggestions_are_valid_and_top_up_with_the_cheapest_insertion(small_scenario: Scenario) -> None:
     from qmix_logistics.env.kernel import (
         ONBOARD_FEATURES,
         OWN_FEATURES,
@@ -164,7 +214,7 @@ def test_batching_suggestions_are_valid_and_top_up_with_the_nearest_nearby_custo
             tt = w.time_min[w.fleet.type_index[v]]
             for k in np.flatnonzero(env.pending_ids[v] >= 0):
                 o = int(env.pending_ids[v, k])
-                expected = (min(tt[w.orders.dest[s], w.orders.dest[o]] for s in w.onboard[v]) if w.onboard[v]
+                expected = (_insertion(env, v, int(w.orders.dest[o])) if w.onboard[v]
                             else tt[w.depot_node[w.orders.depot[o]], w.orders.dest[o]])
                 assert env.pending_detour[v, k] == pytest.approx(expected)
                 assert env.observations()[v, off_pend + k * PENDING_FEATURES + 6] == pytest.approx(
@@ -173,8 +223,8 @@ def test_batching_suggestions_are_valid_and_top_up_with_the_nearest_nearby_custo
             for k in np.flatnonzero(env.pending_ids[v] >= 0):  # the colleagues' top-up share
                 o = int(env.pending_ids[v, k])
                 wh = int(w.depot_node[w.orders.depot[o]])
-                shares = [_share(min(w.time_min[w.fleet.type_index[u], w.orders.dest[c], w.orders.dest[o]]
-                                         for c in w.onboard[u]), w.time_min[w.fleet.type_index[u], wh, w.orders.dest[o]])
+                shares = [_share(_insertion(env, u, int(w.orders.dest[o])),
+                                 w.time_min[w.fleet.type_index[u], wh, w.orders.dest[o]])
                           for u in range(env.n_agents) if u != v and w.active[u] and int(w.node[u]) == wh
                           and w.onboard[u] and w.fleet.capacity[u] - w.load[u] >= w.orders.size[o]]
                 assert env.pending_topup_share[v, k] == pytest.approx(min(shares, default=np.inf))

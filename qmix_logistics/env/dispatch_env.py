@@ -98,6 +98,9 @@ class DispatchEnv:
         self._speed_share = speeds[w.fleet.type_index] / speeds.max()
         top_cost = float(w.fleet.cost_per_km.max())
         self._cost_share = w.fleet.cost_per_km / top_cost if top_cost > 0 else np.zeros(self.n_agents)
+        # what a minute of lateness costs in minutes of driving, per vehicle: it prices a load's delivery order
+        drive_cost_per_min = w.fleet.cost_per_km * speeds[w.fleet.type_index] / 60.0
+        self._late_weight = self.scenario.costs.lateness_per_min / np.maximum(drive_cost_per_min, 1e-6)
         w.advance()
         self._observe()
         return self._obs, self._masks  # type: ignore[return-value]
@@ -176,7 +179,9 @@ class DispatchEnv:
 
     @property
     def pending_detour(self) -> np.ndarray:
-        """``[n_agents, pending_slots]`` minutes from the nearest onboard customer (or the warehouse) to each slot's."""
+        """``[n_agents, pending_slots]`` the extra drive minutes of adding each slot's customer to the vehicle's trip: its
+        cheapest insertion into the onboard orders' delivery order (home at the end), or, empty, the drive from the
+        order's warehouse to its customer."""
         return self._pending_detour
 
     @property
@@ -255,6 +260,7 @@ class DispatchEnv:
             self._speed_share, self._cost_share,
             w.travel.rows_min, w.travel.row_of, self._xy, w.onboard_mat, np.flatnonzero(w.state == _READY),
             w.orders.depot, w.orders.dest, w.orders.size, w.orders.due_min, w.depot_node, self._load_time,
+            self._late_weight, float(self.scenario.demand.service_time_min),
             obs, masks, self._pending_ids, self._onboard_ids, self._pending_detour, self._pending_topup,
             self._pending_left, self._holdable,
         )

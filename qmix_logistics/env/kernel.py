@@ -7,11 +7,14 @@ loops over small arrays and compiled; the layout constants live in ``env.py``. S
   capacity, speed and cost per km as shares of the fleet's largest, and the least slack of all orders on
   board (``hi`` when nothing is on board; the onboard slots may not show every order)
 - visible-count (1)
-- onboard (C x 4): present, drive to destination, slack, size      (nearest first)
+- onboard (C x 4): present, drive to destination, slack, size, in the cheapest delivery order: the order
+  of stops from where the vehicle stands back home that costs least in drive minutes, each minute late
+  (after the due time or the shift's end) counted as ``late_weight`` minutes of driving; searched over
+  every order of up to ``MAX_EXACT_ROUTE`` orders, nearest first beyond that
 - pending (K x 11): present, drive to warehouse, warehouse-to-customer, slack, size, fits, detour, lead,
   detour share, extra drive to warehouse, colleague's top-up share
-  (detour: drive from the nearest onboard customer to this one, or from the warehouse when nothing
-  is on board, the cost of adding it to the current trip; detour share: the detour as a share of a
+  (detour: the extra drive of adding this customer to the current trip at its cheapest place in that
+  delivery order, or the drive from the warehouse when nothing is on board; detour share: the detour as a share of a
   trip of its own, the warehouse-to-customer drive, clipped to [0, 2]; extra drive: how much farther
   this order's warehouse is than the nearest warehouse among the visible orders that fit. Both are
   ratios and differences the network would otherwise have to compute across features or slots;
@@ -76,14 +79,86 @@ def _keep_two_least(best: np.ndarray, by: np.ndarray, second: np.ndarray, i: int
         second[i] = value
 
 
+MAX_EXACT_ROUTE = 6  # onboard orders up to which the delivery order is searched exhaustively
+
+
 @njit(cache=True)
-def _detour(tt: np.ndarray, row_of: np.ndarray, o_dest: np.ndarray, onboard: np.ndarray, n_onb: int,
-            dest: int) -> float:
-    """Drive to ``dest`` from the nearest customer of the first ``n_onb`` onboard orders."""
+def _route_cost(tt: np.ndarray, row_of: np.ndarray, o_dest: np.ndarray, o_due: np.ndarray, seq: np.ndarray, n: int,
+                start: int, end: int, t0: float, deadline_cap: float, late_weight: float, service_min: float) -> float:
+    """Drive minutes from ``start`` through the customers of ``seq[:n]`` in that order to ``end``, plus
+    ``late_weight`` per minute that a delivery comes after its order's due time (or ``deadline_cap``)."""
+    t, cost, at = t0, 0.0, start
+    for i in range(n):
+        o = seq[i]
+        drive = tt[row_of[at], o_dest[o]]
+        t += drive
+        cost += drive
+        late = t - min(o_due[o], deadline_cap)
+        if late > 0.0:
+            cost += late_weight * late
+        t += service_min
+        at = o_dest[o]
+    return cost + tt[row_of[at], end]
+
+
+@njit(cache=True)
+def _plan_route(tt: np.ndarray, row_of: np.ndarray, o_dest: np.ndarray, o_due: np.ndarray, onboard: np.ndarray,
+                start: int, end: int, t0: float, deadline_cap: float, late_weight: float, service_min: float,
+                route: np.ndarray) -> int:
+    """Write the onboard orders into ``route`` in their cheapest delivery order (:func:`_route_cost`, every
+    order searched when at most ``MAX_EXACT_ROUTE`` are on board, nearest first otherwise); return how many."""
+    n = 0
+    for j in range(onboard.shape[0]):
+        if onboard[j] >= 0:
+            route[n] = onboard[j]
+            n += 1
+    ru = row_of[start]
+    # nearest first (insertion sort by drive time): the order when the search is too large, and its start
+    for i in range(1, n):
+        x = route[i]
+        j = i - 1
+        while j >= 0 and tt[ru, o_dest[route[j]]] > tt[ru, o_dest[x]]:
+            route[j + 1] = route[j]
+            j -= 1
+        route[j + 1] = x
+    if n < 2 or n > MAX_EXACT_ROUTE:
+        return n
+    perm = route[:n].copy()  # the cheapest order so far
+    seq = np.empty(n, dtype=np.int64)
+    best = _route_cost(tt, row_of, o_dest, o_due, perm, n, start, end, t0, deadline_cap, late_weight, service_min)
+    idx = np.arange(n)
+    while True:  # the next permutation of idx in lexicographic order
+        i = n - 2
+        while i >= 0 and idx[i] >= idx[i + 1]:
+            i -= 1
+        if i < 0:
+            break
+        j = n - 1
+        while idx[j] <= idx[i]:
+            j -= 1
+        idx[i], idx[j] = idx[j], idx[i]
+        idx[i + 1:] = idx[i + 1:][::-1]
+        for k in range(n):
+            seq[k] = route[idx[k]]
+        cost = _route_cost(tt, row_of, o_dest, o_due, seq, n, start, end, t0, deadline_cap, late_weight, service_min)
+        if cost < best - 1e-9:
+            best = cost
+            perm[:] = seq
+    route[:n] = perm
+    return n
+
+
+@njit(cache=True)
+def _insertion(tt: np.ndarray, row_of: np.ndarray, o_dest: np.ndarray, route: np.ndarray, n: int, start: int,
+               end: int, dest: int) -> float:
+    """Extra drive minutes of visiting ``dest`` at the cheapest place in the route ``start -> route[:n] -> end``."""
     best = np.inf
-    for j in range(n_onb):
-        best = min(best, tt[row_of[o_dest[onboard[j]]], dest])
-    return best
+    prev = start
+    for i in range(n + 1):
+        nxt = end if i == n else o_dest[route[i]]
+        best = min(best, tt[row_of[prev], dest] + tt[row_of[dest], nxt] - tt[row_of[prev], nxt])
+        prev = nxt
+    return max(0.0, best)
 
 
 @njit(cache=True)
@@ -93,6 +168,7 @@ def build_observations(
     time_min, row_of, xy,                                 # [types, rows, n] minutes, [n] row per source, [n, 2] 0..1
     onboard, ready,                                                   # [A, cap] ids (-1 pad), ready order ids
     o_depot, o_dest, o_size, o_due, depot_node, load_time,            # per order / per depot
+    late_weight, service_min,                       # [A] drive minutes one late minute is worth; minutes per stop
     obs, masks, pend_ids, onb_ids, pend_detour, pend_topup, pend_left, holdable,  # outputs (filled here)
 ):
     a = node.shape[0]
@@ -107,7 +183,12 @@ def build_observations(
     detours = np.empty(n_ready)
     taken = np.zeros(n_ready, dtype=np.bool_)
     slot_to_wh = np.empty(k_slots)
-    onb_sorted = np.empty(onboard.shape[1], dtype=np.int64)
+    # every vehicle's onboard orders in their cheapest delivery order, from where it stands (or is heading) home
+    routes = np.full(onboard.shape, -1, dtype=np.int64)
+    route_len = np.zeros(a, dtype=np.int64)
+    for w in range(a):
+        route_len[w] = _plan_route(time_min[vtype[w]], row_of, o_dest, o_due, onboard[w], node[w], home[w],
+                                   max(now, free_at[w]), shift_end[w], late_weight[w], service_min, routes[w])
     # the two soonest arrivals at each warehouse among active vehicles with room (for the lead feature)
     n_dep = depot_node.shape[0]
     first_at = np.full(n_dep, np.inf)
@@ -142,12 +223,9 @@ def build_observations(
             wh = depot_node[o_depot[o]]
             if wh != node[w] or capacity[w] - load[w] < o_size[o]:
                 continue
-            nearest_onb = np.inf
-            for j in range(onboard.shape[1]):
-                if onboard[w, j] >= 0:
-                    nearest_onb = min(nearest_onb, time_min[tw, row_of[o_dest[onboard[w, j]]], o_dest[o]])
+            extra = _insertion(time_min[tw], row_of, o_dest, routes[w], route_len[w], node[w], home[w], o_dest[o])
             own_trip = time_min[tw, row_of[wh], o_dest[o]]
-            share = nearest_onb / own_trip if own_trip > 0.0 else (0.0 if nearest_onb <= 0.0 else np.inf)
+            share = extra / own_trip if own_trip > 0.0 else (0.0 if extra <= 0.0 else np.inf)
             _keep_two_least(topup_best, topup_by, topup_second, r, share, w)
     nb_time = np.empty(a)
     nb_used = np.zeros(a, dtype=np.bool_)
@@ -165,19 +243,8 @@ def build_observations(
         ru = row_of[u]
         base = max(now, free_at[v])
         dec = deciding[v] and active[v]
-        n_onb = 0
-        for j in range(onboard.shape[1]):
-            if onboard[v, j] >= 0:
-                onb_sorted[n_onb] = onboard[v, j]
-                n_onb += 1
-        # insertion sort by drive time to the customer (a handful of orders)
-        for i in range(1, n_onb):
-            x = onb_sorted[i]
-            j = i - 1
-            while j >= 0 and time_min[t, ru, o_dest[onb_sorted[j]]] > time_min[t, ru, o_dest[x]]:
-                onb_sorted[j + 1] = onb_sorted[j]
-                j -= 1
-            onb_sorted[j + 1] = x
+        n_onb = route_len[v]
+        route = routes[v]
 
         obs[v, 0] = (now - start) / horizon
         obs[v, 1] = xy[u, 0]
@@ -193,13 +260,13 @@ def build_observations(
         obs[v, 11] = cost_share[v]
         least = np.inf
         for j in range(n_onb):
-            o = onb_sorted[j]
+            o = route[j]
             least = min(least, min(o_due[o], shift_end[v]) - base - time_min[t, ru, o_dest[o]])
         obs[v, 12] = hi if n_onb == 0 else _clip(least * inv_tau, lo, hi)
 
         masks[v, 0] = True
         for s in range(min(n_onb, c_slots)):
-            o = onb_sorted[s]
+            o = route[s]
             onb_ids[v, s] = o
             drive = time_min[t, ru, o_dest[o]]
             p = off_onb + s * ONBOARD_FEATURES
@@ -223,7 +290,7 @@ def build_observations(
                 detours[r] = time_min[t, row_of[depot_node[d]], o_dest[o]]
                 key = min(o_due[o], shift_end[v]) - load_time[d] - base - to_wh - detours[r]
             else:
-                detours[r] = _detour(time_min[t], row_of, o_dest, onb_sorted, n_onb, o_dest[o])
+                detours[r] = _insertion(time_min[t], row_of, o_dest, route, n_onb, u, home[v], o_dest[o])
                 key = detours[r] + (0.0 if depot_node[d] == u else 1e3)
             keys[r] = key + (0.0 if o_size[o] <= free else 1e6)
         obs[v, OWN_FEATURES] = min(visible / k_slots, 4.0)

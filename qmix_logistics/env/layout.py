@@ -10,9 +10,10 @@ Observation slots (see :mod:`qmix_logistics.env.kernel` for how each is computed
   share, busy left, and the vehicle's type: capacity, speed and cost per km, each as a share of the
   fleet's largest; the least slack of the orders on board
 - visible-count (1)
-- onboard (``ONBOARD_FEATURES`` per slot): present, drive to destination, slack, size
+- onboard (``ONBOARD_FEATURES`` per slot): present, drive to destination, slack, size; the slots follow the
+  cheapest delivery order, so slot 1 is the next stop of the vehicle's best route home
 - pending (``PENDING_FEATURES`` per slot): present, drive to warehouse, warehouse-to-customer, slack,
-  size, fits, detour, lead (how much sooner this vehicle reaches the order's warehouse than the
+  size, fits, detour (the extra drive of adding it to the trip at its cheapest place), lead (how much sooner this vehicle reaches the order's warehouse than the
   soonest colleague with room), detour share (detour over a trip of its own), extra drive to its
   warehouse over the nearest visible one, colleague's top-up share (the least detour share at which a
   colleague loading a trip at the order's warehouse would take it)
@@ -30,7 +31,8 @@ ONBOARD_FEATURES = 4
 PENDING_FEATURES = 11
 NEIGHBOR_FEATURES = 7
 STATE_ORDER_FEATURES = 7
-OBSERVATION_LAYOUT = ("7: slack counted to the due time or the end of the shift, whichever is first;"
+OBSERVATION_LAYOUT = ("7: onboard slots in the cheapest delivery order, pending detour as the cheapest insertion into it;"
+                      " slack counted to the due time or the end of the shift, whichever is first;"
                       " colleagues' top-up share per pending order; empty vehicles may wait where a colleague"
                       " is loading; least onboard slack; pending detour share and extra drive to the warehouse;"
                       " pending slots with detour and lead over colleagues; loaded vehicles see top-ups by detour,"
