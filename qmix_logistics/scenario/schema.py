@@ -176,8 +176,8 @@ class BatchingRule(_Strict):
     demand and the fleet (on the bundled scenarios 25 minutes suits depot.yaml and multi_warehouse.yaml, 10 suits
     rush_hour.yaml and the Chicago Sketch fleets of benchmarks/bench_fleet_scale.py)."""
 
-    hold_slack_min: float = Field(25.0, ge=0, description="A loaded vehicle holds at its warehouse for top-ups only while every order on board keeps this much slack (minutes).")
-    top_up_detour_ratio: float = Field(0.7, gt=0, description="A top-up joins a trip only when its detour is at most this share of a trip of its own.")
+    hold_slack_min: float = Field(25.0, ge=0, description="A loaded vehicle holds at its warehouse for top-ups only while every order on board keeps this much slack (minutes) before it is due or the shift ends.")
+    top_up_detour_ratio: float = Field(0.7, gt=0, description="A top-up joins a trip only when its detour (the extra drive of adding it at its cheapest place in the trip) is at most this share of a trip of its own.")
 
 
 class Horizon(_Strict):
