@@ -277,6 +277,31 @@ def test_the_batching_rules_hold_is_the_scenarios_setting(small_scenario: Scenar
     assert holds(5.0) > holds(25.0) > holds(1e6) == 0
 
 
+def test_an_empty_vehicle_sees_the_nearest_warehouses_orders_first_least_slack_first() -> None:
+    from qmix_logistics.env.layout import ONBOARD_FEATURES, OWN_FEATURES, PENDING_FEATURES
+    from tests.conftest import small_scenario_dict
+
+    scenario = scenario_from_dict(small_scenario_dict(depots=[
+        {"name": "west", "node": 7, "docks": 2, "workers": 2, "pick_time_min": 3, "load_time_min": 1},
+        {"name": "east", "node": 28, "docks": 2, "workers": 2, "pick_time_min": 3, "load_time_min": 1}]))
+    env = DispatchEnv(scenario)
+    off = OWN_FEATURES + 1 + ONBOARD_FEATURES * env.layout.onboard_slots
+    obs, _ = env.reset(seed=5)
+    checked = 0
+    while not env.done:
+        w = env.world
+        for v in w.pending_decisions():
+            if w.onboard[v]:
+                continue
+            slots = [obs[v, off + k * PENDING_FEATURES: off + (k + 1) * PENDING_FEATURES]
+                     for k in range(env.layout.pending_slots) if env.pending_ids[v, k] >= 0]
+            keys = [(-f[5], round(float(f[1]), 5), float(f[3])) for f in slots]  # fits, drive to warehouse, slack
+            assert keys == sorted(keys)
+            checked += len({k[1] for k in keys}) > 1
+        obs, _, _, _, _ = env.step(batching_actions(env))
+    assert checked > 0
+
+
 def test_the_batching_rule_does_not_hold_orders_past_the_shift() -> None:
     """Orders due after the shift ends cannot wait for their due time: a loaded vehicle stops holding for
     top-ups once an order on board would be left with less than ``hold_slack_min`` before the shift ends."""

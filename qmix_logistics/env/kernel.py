@@ -24,8 +24,8 @@ loops over small arrays and compiled; the layout constants live in ``env.py``. S
   all it could load at its warehouse would, within ``topup_ratio`` and before they are late, it may wait);
   lead: how many minutes sooner this vehicle
   can stand at the order's warehouse than the soonest other active vehicle with room, clipped like
-  slack, so a vehicle sees whether a colleague will get there first). An empty vehicle sees the orders with
-  least slack first; a loaded one sees the orders of the warehouse it stands at with least detour
+  slack, so a vehicle sees whether a colleague will get there first). An empty vehicle sees the orders of
+  the nearest warehouse first, least slack first within a warehouse; a loaded one sees the orders of the warehouse it stands at with least detour
   first (the natural top-ups), then the rest by detour. Orders that do not fit come last.
 - neighbours (M x 7): present, dx, dy, drive time, their load share, deciding, busy left (nearest first)
 
@@ -288,11 +288,12 @@ def build_observations(
             visible += 1
             if n_onb == 0:
                 detours[r] = time_min[t, row_of[depot_node[d]], o_dest[o]]
-                key = min(o_due[o], shift_end[v]) - load_time[d] - base - to_wh - detours[r]
+                # the nearest warehouse's orders first, least slack first within a warehouse
+                key = to_wh * 1e5 + min(o_due[o], shift_end[v]) - load_time[d] - base - to_wh - detours[r]
             else:
                 detours[r] = _insertion(time_min[t], row_of, o_dest, route, n_onb, u, home[v], o_dest[o])
                 key = detours[r] + (0.0 if depot_node[d] == u else 1e3)
-            keys[r] = key + (0.0 if o_size[o] <= free else 1e6)
+            keys[r] = key + (0.0 if o_size[o] <= free else 1e12)
         obs[v, OWN_FEATURES] = min(visible / k_slots, 4.0)
         taken[:] = False
         nearest_fit = np.inf

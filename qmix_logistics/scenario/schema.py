@@ -159,7 +159,7 @@ class Costs(_Strict):
 class Observation(_Strict):
     """What one vehicle can see: the basis of its fixed-size observation vector."""
 
-    pending_slots: int = Field(6, ge=1, le=64, description="Visible pending orders (least slack first; least detour first for a loaded vehicle).")
+    pending_slots: int = Field(6, ge=1, le=64, description="Visible pending orders (for an empty vehicle the nearest warehouse's first, least slack first; least detour first for a loaded vehicle).")
     onboard_slots: int | None = Field(None, ge=1, le=64, description="Default: the largest capacity.")
     neighbor_slots: int = Field(3, ge=0, le=32, description="Nearest other vehicles seen.")
     radius_min: float | None = Field(None, gt=0, description="Sees orders within this drive time (None: all).")
@@ -173,10 +173,10 @@ class BatchingRule(_Strict):
     """Settings of the batching rule, the baseline every learned policy is compared with and its default teacher.
 
     Tune them on days that evaluation does not hold out: how long holding for top-ups pays depends on the
-    demand and the fleet (on the bundled scenarios 25 minutes suits depot.yaml and multi_warehouse.yaml, 10 suits
-    rush_hour.yaml and the Chicago Sketch fleets of benchmarks/bench_fleet_scale.py)."""
+    demand and the fleet. The default hold of 10 minutes was the cheapest of 0-35 on tuning days of depot.yaml
+    and multi_warehouse.yaml; 5 was cheaper on rush_hour.yaml at a lower service level."""
 
-    hold_slack_min: float = Field(25.0, ge=0, description="A loaded vehicle holds at its warehouse for top-ups only while every order on board keeps this much slack (minutes) before it is due or the shift ends.")
+    hold_slack_min: float = Field(10.0, ge=0, description="A loaded vehicle holds at its warehouse for top-ups only while every order on board keeps this much slack (minutes) before it is due or the shift ends.")
     top_up_detour_ratio: float = Field(0.7, gt=0, description="A top-up joins a trip only when its detour (the extra drive of adding it at its cheapest place in the trip) is at most this share of a trip of its own.")
 
 
