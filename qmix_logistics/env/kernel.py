@@ -203,10 +203,7 @@ def build_observations(
     # colleagues that may top up: at a warehouse, with orders on board and room left
     holder_here = np.zeros(a, dtype=np.bool_)
     for w in range(a):
-        carrying = False
-        for j in range(onboard.shape[1]):
-            carrying = carrying or onboard[w, j] >= 0
-        if active[w] and load[w] < capacity[w] and carrying:
+        if active[w] and load[w] < capacity[w] and route_len[w] > 0:
             for d in range(n_dep):
                 if depot_node[d] == node[w]:
                     holder_here[w] = True
