@@ -37,7 +37,7 @@ OBSERVATION_LAYOUT = ("8: an empty vehicle sees the nearest warehouse's orders f
                       " colleagues' top-up share per pending order; empty vehicles may wait where a colleague"
                       " is loading; least onboard slack; pending detour share and extra drive to the warehouse;"
                       " pending slots with detour and lead over colleagues; loaded vehicles see top-ups by detour,"
-                      " onboard nearest first; holding valid while room is left; own vehicle type;"
+                      " holding valid while room is left; own vehicle type;"
                       " neighbours' busy time")
 
 
