@@ -111,6 +111,33 @@ def _all_left_to_colleagues(env: DispatchEnv, v: int, masks: np.ndarray) -> bool
     return not w.onboard[v] and bool(slots) and len(left) == len(slots)
 
 
+def _least_onboard_slack(env: DispatchEnv, v: int) -> float:
+    """Minutes ``v`` could still wait before driving to its tightest onboard order, counted to the order's
+    due time or the end of the shift, whichever comes first."""
+    w = env.world
+    travel = w.time_min[w.fleet.type_index[v], int(w.node[v])]
+    return min(min(w.orders.due_min[o], w.fleet.shift_end[v]) - w.now - travel[w.orders.dest[o]] for o in w.onboard[v])
+
+
+def test_a_fleet_that_always_waits_still_delivers(small_scenario: Scenario) -> None:
+    """Waiting whenever the mask allows it cannot keep loads at the warehouse all day: holding ends once an
+    order on board is out of slack, so every load leaves and is delivered, late at worst."""
+    env = DispatchEnv(small_scenario)
+    _, masks = env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    held_late = 0
+    while not env.done:
+        w = env.world
+        actions = uniform_valid_actions(masks, rng)
+        for v in w.pending_decisions():
+            if masks[v, 0]:
+                actions[v] = 0
+            elif w.onboard[v] and w.load[v] < w.fleet.capacity[v] and bool((w.depot_node == w.node[v]).any()):
+                held_late += _least_onboard_slack(env, v) <= 0  # room left, yet it must go
+        _, masks, _, _, _ = env.step(actions)
+    assert held_late > 0 and np.isfinite(env.world.delivered_at).sum() > 0
+
+
 def test_no_idling_with_work_unless_allowed(small_scenario: Scenario) -> None:
     rng = np.random.default_rng(0)
     for allow in (False, True):
@@ -123,9 +150,10 @@ def test_no_idling_with_work_unless_allowed(small_scenario: Scenario) -> None:
             w = env.world
             work = masks[:, 1:-1].any(axis=1)
             seen_work |= bool(work.any())
-            # holding at a warehouse for more orders: something on board and room left
+            # holding at a warehouse for more orders: something on board, room left, no order on board out of slack
             hold = np.array([bool(w.onboard[v]) and w.load[v] < w.fleet.capacity[v]
-                             and bool((w.depot_node == w.node[v]).any()) for v in range(env.n_agents)])
+                             and bool((w.depot_node == w.node[v]).any()) and _least_onboard_slack(env, v) > 0
+                             for v in range(env.n_agents)])
             yielding = np.array([_all_left_to_colleagues(env, v, masks) for v in range(env.n_agents)])
             seen_hold |= bool((work & hold & w.deciding).any())
             seen_yield |= bool((work & yielding & w.deciding).any())

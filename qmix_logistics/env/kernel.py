@@ -337,8 +337,9 @@ def build_observations(
             p = off_pend + s * PENDING_FEATURES
             obs[v, p + 9] = _clip((slot_to_wh[s] - nearest) * inv_tau, 0.0, hi)
         masks[v, 1 + k_slots + c_slots] = dec and u != home[v]
-        # holding: waiting at a warehouse for more orders, with some on board and room left
-        if dec and n_onb > 0 and free > 0:
+        # holding: waiting at a warehouse for more orders, with some on board, room left and no order on
+        # board out of slack (a load that is already due must leave, or a fleet may hold all day)
+        if dec and n_onb > 0 and free > 0 and least > 0.0:
             for d in range(depot_node.shape[0]):
                 if depot_node[d] == u:
                     holdable[v] = True
