@@ -29,7 +29,7 @@ from qmix_logistics.marl import (
     train,
 )
 from qmix_logistics.policies.base import PolicySpec
-from qmix_logistics.policies.batching import batching_actions
+from qmix_logistics.policies.batching import batching_actions, batching_choices
 from qmix_logistics.policies.heuristics import GreedyPolicy
 from qmix_logistics.policies.learned import LearnedPolicy
 from qmix_logistics.scenario import Scenario, scenario_from_dict
@@ -150,7 +150,11 @@ def env_factory(scenario: Scenario, config: LearnerConfig,
     uses_suggestions = (config.expert_warmup_episodes > 0 or config.expert_share > 0
                         or (config.margin_on_all_steps and config.demo_loss_weight > 0))
     guided = uses_suggestions and (teaching is None or teaching.guides_exploration)
-    return functools.partial(make_parallel_env, scenario, teacher=batching_actions if guided else None)
+    if not guided:
+        return functools.partial(make_parallel_env, scenario, teacher=None)
+    band = teaching.hold_band_min if teaching is not None and teaching.teacher == "batching" else None
+    teacher = batching_actions if band is None else functools.partial(batching_choices, hold_band_min=band)
+    return functools.partial(make_parallel_env, scenario, teacher=teacher)
 
 
 class GreedyComparison:

@@ -9,7 +9,7 @@ from pettingzoo.test import parallel_api_test
 from qmix_logistics.common.masks import uniform_valid_actions
 from qmix_logistics.env import DispatchEnv
 from qmix_logistics.env.parallel_env import DispatchParallelEnv
-from qmix_logistics.policies.batching import batching_actions
+from qmix_logistics.policies.batching import batching_actions, batching_choices
 from qmix_logistics.scenario import Scenario, scenario_from_dict
 from qmix_logistics.sim.world import Deliver, Load, OrderState, ReturnToDepot, Wait
 
@@ -136,6 +136,26 @@ def test_a_fleet_that_always_waits_still_delivers(small_scenario: Scenario) -> N
                 held_late += _least_onboard_slack(env, v) <= 0  # room left, yet it must go
         _, masks, _, _, _ = env.step(actions)
     assert held_late > 0 and np.isfinite(env.world.delivered_at).sum() > 0
+
+
+def test_the_rule_accepts_holding_or_leaving_within_its_hold_band(small_scenario: Scenario) -> None:
+    """Within the hold band the rule's label comes with the other side of its threshold: a loaded vehicle
+    that may hold is told to hold or to deliver its first stop, and either is accepted."""
+    band = (2.0, 40.0)
+    env = DispatchEnv(small_scenario)
+    lay = env.layout
+    alternatives = 0
+    for seed in (1, 2):
+        env.reset(seed=seed)
+        while not env.done:
+            actions, alternative = batching_choices(env, band)
+            assert np.array_equal(actions, batching_actions(env))
+            for v in np.flatnonzero(alternative >= 0):
+                alternatives += 1
+                assert env.holdable[v] and band[0] < _least_onboard_slack(env, v) <= band[1]
+                assert {int(actions[v]), int(alternative[v])} == {0, lay.first_deliver}
+            env.step(actions)
+    assert alternatives > 0
 
 
 def test_no_idling_with_work_unless_allowed(small_scenario: Scenario) -> None:
@@ -370,7 +390,7 @@ def test_batching_beats_greedy_on_the_depot_scenario() -> None:
 
 
 def test_parallel_env_passes_the_teachers_action_only_when_asked(small_scenario: Scenario) -> None:
-    from qmix_logistics.policies.batching import batching_actions
+    from qmix_logistics.policies.batching import batching_actions, batching_choices
 
     _, infos = DispatchParallelEnv(small_scenario).reset(seed=9)
     assert not any("expert_action" in infos[a] for a in infos)

@@ -68,6 +68,25 @@ def test_q_filter_lets_the_critic_overrule_the_teacher() -> None:
     assert torch.isclose(filtered._margin_loss(q, batch, agreeing), torch.tensor(0.5))
 
 
+def test_an_accepted_alternative_satisfies_the_margin_as_the_teachers_action_does() -> None:
+    spec = EnvSpec(("a", "b"), 3, 5, 4)
+    learner = QLearner(spec, LearnerConfig(demo_margin=0.5))
+    buf = EpisodeBuffer(2, 3, 5, 4, 1.0)
+    episode = _episode(5, 2, 4, demo=True)
+    episode.expert_alt = (episode.expert + 1) % 4
+    episode.expert_alt[0] = -1  # no alternative at the first step
+    buf.add(episode)
+    batch = buf.sample(4, np.random.default_rng(1))
+    shown = batch.expert_alt[batch.mask.bool()]
+    assert (shown >= 0).any() and (shown == -1).any()
+    q = torch.zeros(*batch.expert.shape, 4)
+    alone = batch.expert_alt < 0
+    # the alternative leads by 1 > margin where there is one
+    q.scatter_(-1, batch.expert_alt.clamp(min=0).unsqueeze(-1), (~alone).float().unsqueeze(-1))
+    expected = 0.5 * alone[batch.expert >= 0].float().mean()  # only steps without one keep a margin to pay
+    assert torch.isclose(learner._margin_loss(q, batch, q), expected)
+
+
 def test_the_demonstration_weight_anneals_to_its_final_value() -> None:
     cfg = LearnerConfig(demo_loss_weight=3.0, demo_weight_final=0.5, demo_weight_decay_steps=1000)
     assert cfg.demo_weight_at(0) == 3.0 and cfg.demo_weight_at(500) == pytest.approx(1.75)

@@ -189,3 +189,26 @@ def test_training_with_dagger_labels_the_learners_own_states_and_reports_it(tmp_
     labelled = [n for n in notes if "teacher labelled" in n]
     assert len(labelled) == result.episodes  # one stretch after every episode
     assert "as the learner chose" in labelled[-1] and result.updates > 0
+
+
+def test_a_hold_band_reaches_the_learner_as_a_second_accepted_label() -> None:
+    """``hold_band_min`` in the training block: the rule's alternative rides with each step into the episode
+    the learner stores, beside the rule's own label; a reversed band is refused naming the field."""
+    from qmix_logistics.common.errors import QlogError
+    from qmix_logistics.marl.env_contract import EnvAdapter
+    from qmix_logistics.policies.batching import batching_actions
+    from qmix_logistics.training import env_factory, learner_config, teaching_config
+
+    scenario = scenario_from_dict(small_scenario_dict(training={"hold_band_min": "2,40", "expert_share": 0.5}))
+    teaching = teaching_config(scenario)
+    assert teaching.hold_band_min == (2.0, 40.0)
+    adapter = EnvAdapter(env_factory(scenario, learner_config(scenario), teaching)(), probe_seed=1)
+    arrays, alternatives = adapter.reset(1), 0
+    while not arrays.done:
+        assert arrays.expert is not None and arrays.expert_alt is not None
+        assert np.array_equal(arrays.expert, batching_actions(adapter.env.core))
+        alternatives += int((arrays.expert_alt >= 0).sum())
+        arrays = adapter.step(arrays.expert)
+    assert alternatives > 0
+    with pytest.raises(QlogError, match="training.hold_band_min"):
+        teaching_config(scenario_from_dict(small_scenario_dict(training={"hold_band_min": [30, 5]})))

@@ -18,7 +18,8 @@ class DispatchParallelEnv(ParallelEnv):
 
     ``state()`` is the global state for centralized training; every agent gets the same team reward.
     With a ``teacher`` (a function of the env returning one action per agent), every agent's info
-    carries its suggestion under ``expert_action``; without one, nothing is computed for it. A step runs
+    carries its suggestion under ``expert_action``; without one, nothing is computed for it. A teacher may
+    also return a second row, an action it accepts as well (-1 where none), carried as ``expert_alternative``. A step runs
     the simulation to the next decision, so steps last unequally long: every info carries ``duration``,
     the simulated minutes the step covered (for learners that discount per elapsed time).
     """
@@ -79,7 +80,10 @@ class DispatchParallelEnv(ParallelEnv):
         """Per-agent infos; ``expert_action`` is the teacher's suggestion (never seen at execution)."""
         if self.teacher is None:
             return {a: dict(info) for a in self.possible_agents}
-        suggested = self.teacher(self.core)
+        suggested = np.asarray(self.teacher(self.core))
+        if suggested.ndim == 2:
+            return {a: {**info, "expert_action": int(suggested[0, i]), "expert_alternative": int(suggested[1, i])}
+                    for i, a in enumerate(self.possible_agents)}
         return {a: {**info, "expert_action": int(suggested[i])} for i, a in enumerate(self.possible_agents)}
 
     def state(self) -> np.ndarray:

@@ -50,6 +50,8 @@ class Episode:
     """The seed the env was reset with."""
     expert: np.ndarray | None = None
     """[T, n_agents] int suggested action at each step (-1 = none); kept for demonstration episodes."""
+    expert_alt: np.ndarray | None = None
+    """[T, n_agents] int second action the teacher accepts at each step (-1 = none), beside ``expert``."""
     demo: bool = False
     """Its suggested actions train the large-margin loss (a demonstration, or every episode when
     ``margin_on_all_steps``)."""
@@ -95,6 +97,8 @@ class EpisodeBatch:
     """[B, C] float, 1 for real trained transitions, 0 for padding."""
     expert: torch.Tensor
     """[B, C, N] long suggested action that trains the margin loss, -1 where none."""
+    expert_alt: torch.Tensor
+    """[B, C, N] long second action the margin loss accepts as well, -1 where none."""
     durations: torch.Tensor
     """[B, C] float elapsed time of each trained step (1 when the buffer keeps no durations, 0 for padding)."""
     burn_in: int
@@ -155,6 +159,7 @@ class EpisodeBuffer:
         self.rewards = np.zeros(c, dtype=np.float32)
         self.terminated = np.zeros(c, dtype=bool)
         self.expert = np.full((c, n_agents), -1, dtype=np.int16)
+        self.expert_alt = np.full((c, n_agents), -1, dtype=np.int16)
         self.durations = np.zeros(c, dtype=np.float32) if keep_durations else None
         self._episodes: deque[tuple[int, int]] = deque()  # (first slot, transitions), oldest first
         self._write = 0
@@ -166,7 +171,7 @@ class EpisodeBuffer:
         """Bytes one stored env step takes."""
         durations = 4 if keep_durations else 0
         size = np.dtype(dtype).itemsize
-        return size * (n_agents * obs_dim + state_dim) + n_agents * n_actions + 4 * n_agents + 4 + 1 + durations
+        return size * (n_agents * obs_dim + state_dim) + n_agents * n_actions + 6 * n_agents + 4 + 1 + durations
 
     @classmethod
     def holding(
@@ -247,8 +252,11 @@ class EpisodeBuffer:
         self.rewards[end - 1] = 0.0
         self.terminated[start:end] = False
         self.expert[start:end] = -1
+        self.expert_alt[start:end] = -1
         if episode.demo and episode.expert is not None:
             self.expert[start : end - 1] = episode.expert
+            if episode.expert_alt is not None:
+                self.expert_alt[start : end - 1] = episode.expert_alt
         if self.durations is not None:
             self.durations[start : end - 1] = episode.durations
             self.durations[end - 1] = 0.0
@@ -326,6 +334,7 @@ class EpisodeBuffer:
         rewards = np.where(trained, self.rewards[t_slot], 0.0).astype(np.float32)
         terminated = (self.terminated[t_slot] & trained).astype(np.float32)
         expert = np.where(trained[..., None], self.expert[t_slot], -1).astype(np.int64)
+        expert_alt = np.where(trained[..., None], self.expert_alt[t_slot], -1).astype(np.int64)
         kept = self.durations[t_slot] if self.durations is not None else np.float32(1.0)
         durations = np.where(trained, kept, 0.0).astype(np.float32)
 
@@ -343,6 +352,7 @@ class EpisodeBuffer:
             terminated=to_device(terminated),
             mask=to_device(trained.astype(np.float32)),
             expert=to_device(expert),
+            expert_alt=to_device(expert_alt),
             durations=to_device(durations),
             burn_in=burn_in,
         )
@@ -350,7 +360,7 @@ class EpisodeBuffer:
     def state_dict(self) -> dict[str, Any]:
         """Contents as plain tensors/ints, so a checkpoint can restore sampling bit for bit."""
         used = max((start + length + 1 for start, length in self._episodes), default=0)
-        names = ["obs", "state", "avail", "actions", "rewards", "terminated", "expert"]
+        names = ["obs", "state", "avail", "actions", "rewards", "terminated", "expert", "expert_alt"]
         if self.durations is not None:
             names.append("durations")
         arrays = {name: torch.from_numpy(getattr(self, name)[:used].copy()) for name in names}

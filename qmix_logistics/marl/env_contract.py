@@ -80,6 +80,9 @@ class StepArrays:
     """The episode was cut by a time limit (bootstrap from the last state)."""
     expert: np.ndarray | None = None
     """[N] int: the env's suggested action per agent (``infos[agent]["expert_action"]``), -1 where none."""
+    expert_alt: np.ndarray | None = None
+    """[N] int: a second action the env's teacher accepts (``infos[agent]["expert_alternative"]``), -1 where
+    none; None when the teacher names none at all."""
     duration: float = 1.0
     """Elapsed time the step covered (``infos[agent]["duration"]``, in the env's unit); 1.0 when not reported."""
 
@@ -125,7 +128,8 @@ class EnvAdapter:
         """Reset with an explicit seed (episodes are reproducible from their seed alone)."""
         observations, infos = self.env.reset(seed=int(seed))
         arrays = self._stack(observations, done=False)
-        arrays.expert = self._expert(infos, arrays)
+        arrays.expert = self._expert(infos, arrays, "expert_action")
+        arrays.expert_alt = self._expert(infos, arrays, "expert_alternative")
         self._check_valid_action(arrays, "reset")
         return arrays
 
@@ -136,7 +140,8 @@ class EnvAdapter:
         terminated = any(bool(terminations.get(a, False)) for a in self._agents)
         truncated = any(bool(truncations.get(a, False)) for a in self._agents) and not terminated
         arrays = self._stack(observations, done=terminated or truncated)
-        arrays.expert = self._expert(infos, arrays)
+        arrays.expert = self._expert(infos, arrays, "expert_action")
+        arrays.expert_alt = self._expert(infos, arrays, "expert_alternative")
         arrays.reward = float(np.mean([float(rewards.get(a, 0.0)) for a in self._agents]))
         arrays.terminated, arrays.truncated = terminated, truncated
         arrays.duration = self._duration(infos)
@@ -148,15 +153,15 @@ class EnvAdapter:
         """Close the wrapped env."""
         self.env.close()
 
-    def _expert(self, infos: Any, arrays: StepArrays) -> np.ndarray | None:
-        """Suggested actions from ``infos[agent]["expert_action"]``; invalid or missing ones become -1."""
+    def _expert(self, infos: Any, arrays: StepArrays, key: str) -> np.ndarray | None:
+        """Suggested actions from ``infos[agent][key]``; invalid or missing ones become -1."""
         if not isinstance(infos, dict) or not any(
-            isinstance(infos.get(a), dict) and "expert_action" in infos[a] for a in self._agents
+            isinstance(infos.get(a), dict) and key in infos[a] for a in self._agents
         ):
             return None
         expert = np.full(len(self._agents), -1, dtype=np.int64)
         for i, agent in enumerate(self._agents):
-            action = (infos.get(agent) or {}).get("expert_action", -1)
+            action = (infos.get(agent) or {}).get(key, -1)
             if 0 <= int(action) < self._n_actions and arrays.avail[i, int(action)]:
                 expert[i] = int(action)
         return expert

@@ -227,7 +227,8 @@ class QLearner:
         }
 
     def _margin_loss(self, q: torch.Tensor, batch: EpisodeBatch, target_q: torch.Tensor) -> torch.Tensor | None:
-        """DQfD's supervised loss, max_a [Q(a) + margin * (a != a_E)] - Q(a_E), on demonstrated steps.
+        """DQfD's supervised loss, max_a [Q(a) + margin * (a not accepted)] - max_{a accepted} Q(a), on
+        demonstrated steps; the accepted actions are the teacher's and, where it names one, its alternative.
 
         Only where an agent had a real choice (more than one valid action), and with ``demo_q_filter``
         only where the target networks do not prefer another action by more than the margin; None when
@@ -237,18 +238,17 @@ class QLearner:
         expert = batch.expert
         avail = batch.avail[:, batch.burn_in : -1]
         where = (expert >= 0) & (avail.sum(dim=-1) > 1)
+        accepted = _one_hot(expert, avail) | (_one_hot(batch.expert_alt, avail) & (batch.expert_alt >= 0).unsqueeze(-1))
         if cfg.demo_q_filter:
             with torch.no_grad():
                 valued = target_q.masked_fill(~avail, float("-inf"))
-                demo_value = valued.gather(-1, expert.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+                demo_value = valued.masked_fill(~accepted, float("-inf")).max(dim=-1).values
                 where = where & (demo_value >= valued.max(dim=-1).values - cfg.demo_margin)
         if not bool(where.any()):
             return None
-        target = expert.clamp(min=0)
-        margins = torch.full_like(q, cfg.demo_margin)
-        margins.scatter_(-1, target.unsqueeze(-1), 0.0)
+        margins = torch.full_like(q, cfg.demo_margin).masked_fill(accepted, 0.0)
         best = (q + margins).masked_fill(~avail, float("-inf")).max(dim=-1).values
-        demonstrated = q.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        demonstrated = q.masked_fill(~accepted, float("-inf")).max(dim=-1).values
         return (best - demonstrated)[where].mean()
 
     def _update_targets(self) -> None:
@@ -295,3 +295,9 @@ class QLearner:
         self.optimizer.load_state_dict(data["optimizer"])
         self.reward_stats.load_state_dict(data["reward_stats"])
         self.updates = int(data["updates"])
+
+
+def _one_hot(actions: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Boolean one-hot of ``actions`` (-1 read as 0) over the last axis of ``like``."""
+    hot = torch.zeros_like(like, dtype=torch.bool)
+    return hot.scatter_(-1, actions.clamp(min=0).unsqueeze(-1), True)

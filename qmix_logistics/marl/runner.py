@@ -94,6 +94,7 @@ class _EpisodeRecord:
     actions: list[np.ndarray] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
     expert: list[np.ndarray] = field(default_factory=list)
+    expert_alt: list[np.ndarray] = field(default_factory=list)
     durations: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -114,6 +115,7 @@ class _EpisodeRecord:
             terminated=terminated,
             seed=self.seed,
             expert=np.stack(self.expert).astype(np.int64) if self.expert else None,
+            expert_alt=np.stack(self.expert_alt).astype(np.int64) if self.expert_alt else None,
             durations=np.asarray(self.durations, dtype=np.float32),
         )
 
@@ -342,6 +344,8 @@ class EnvRunner:
             for j, k in enumerate(active):
                 if current[k].expert is not None:
                     records[k].expert.append(current[k].expert)
+                    if current[k].expert_alt is not None:
+                        records[k].expert_alt.append(current[k].expert_alt)
             current = self._broadcast("step", {k: actions[j] for j, k in enumerate(active)})
             for j, k in enumerate(active):
                 records[k].actions.append(actions[j])

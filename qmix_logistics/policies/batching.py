@@ -35,12 +35,29 @@ from qmix_logistics.policies.base import ActionPolicy
 
 def batching_actions(env: DispatchEnv) -> np.ndarray:
     """What the batching rule does now, as one action index per agent (0 for non-deciding ones)."""
+    return _rule(env, None)[0]
+
+
+def batching_choices(env: DispatchEnv, hold_band_min: tuple[float, float]) -> np.ndarray:
+    """``[2, n_agents]``: the rule's action, and a second one it would accept, -1 where there is none.
+
+    The second is the other side of the rule's one tuned threshold: a loaded vehicle at a warehouse with
+    nothing to top up holds while its least onboard slack exceeds ``hold_slack_min``; where that slack
+    lies within ``hold_band_min`` (minutes, low and high), holding and delivering the first stop are both
+    accepted, so a learner taught by it decides there from what it has learnt the two are worth.
+    """
+    return np.stack(_rule(env, hold_band_min))
+
+
+def _rule(env: DispatchEnv, hold_band_min: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
+    """The rule's actions and, with a hold band, the alternatives it accepts (see :func:`batching_choices`)."""
     w = env.world
     assert w is not None, "call env.reset() first"
     lay, masks, ids = env.layout, env.action_masks(), env.pending_ids
     ratio = env.scenario.batching.top_up_detour_ratio
     left = env.pending_left_to_colleague
     out = np.zeros(env.n_agents, dtype=np.int64)
+    alternative = np.full(env.n_agents, -1, dtype=np.int64)
     taken: set[int] = set()
     for v in w.pending_decisions():
         here = int(w.node[v])
@@ -66,27 +83,27 @@ def batching_actions(env: DispatchEnv) -> np.ndarray:
             out[v] = 1 + choice
             taken.add(int(ids[v, choice]))
             continue
-        if _can_hold(env, v, tt):
-            continue  # hold at the warehouse for more orders (action 0)
         slots = [c for c in range(lay.onboard_slots) if masks[v, lay.first_deliver + c]]
         if slots:
-            out[v] = lay.first_deliver + min(slots)  # the first stop of the cheapest delivery order
+            leave = lay.first_deliver + min(slots)  # the first stop of the cheapest delivery order
         elif masks[v, lay.return_action]:
-            out[v] = lay.return_action
+            leave = lay.return_action
         else:
-            out[v] = int(np.flatnonzero(masks[v])[0])
-    return out
+            leave = int(np.flatnonzero(masks[v])[0])
+        slack = _least_slack(env, v, tt) if env.holdable[v] else -np.inf
+        out[v] = 0 if slack > env.scenario.batching.hold_slack_min else leave  # 0: hold for more orders
+        if hold_band_min is not None and hold_band_min[0] < slack <= hold_band_min[1]:
+            alternative[v] = leave if out[v] == 0 else 0
+    return out, alternative
 
 
-def _can_hold(env: DispatchEnv, v: int, tt: np.ndarray) -> bool:
-    """Holding is valid for ``v`` (the kernel's rule) and every onboard order keeps the scenario's
-    ``batching.hold_slack_min`` minutes of slack if the vehicle drives there now, counted to its due time
-    or the end of the vehicle's shift, whichever comes first (as the observation counts slack)."""
+def _least_slack(env: DispatchEnv, v: int, tt: np.ndarray) -> float:
+    """The least slack of ``v``'s onboard orders if it drives to them now, counted to the due time or the end
+    of the vehicle's shift, whichever comes first (as the observation counts slack). The rule holds a
+    vehicle whose holding is valid (the kernel's rule) while this exceeds ``batching.hold_slack_min``."""
     w = env.world
-    slack_min = env.scenario.batching.hold_slack_min
     shift_end = w.fleet.shift_end[v]
-    return bool(env.holdable[v]) and all(
-        min(w.orders.due_min[o], shift_end) - w.now - tt[w.orders.dest[o]] > slack_min for o in w.onboard[v])
+    return min(min(w.orders.due_min[o], shift_end) - w.now - tt[w.orders.dest[o]] for o in w.onboard[v])
 
 
 class BatchingPolicy(ActionPolicy):

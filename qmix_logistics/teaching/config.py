@@ -37,6 +37,10 @@ class TeachingConfig(BaseModel):
     """Local processes that play the teacher's days (None: one per core)."""
     demo_address: str | None = None
     """Ray cluster address for ``demo_executor: ray`` (None: start a local Ray)."""
+    hold_band_min: tuple[float, float] | None = None
+    """With the batching rule as teacher: where a loaded vehicle's least onboard slack (minutes) lies in this
+    band (low, high], holding and leaving are both accepted by the margin loss, and what the critic has
+    learnt decides between them (None: the rule's own ``hold_slack_min`` decides everywhere)."""
     dagger_interval_episodes: int = Field(0, ge=0)
     """DAgger with a planner teacher: after every this many training episodes the planner labels a stretch
     of each episode of the round, planning afresh at every state the learner reached (0: off)."""
@@ -49,6 +53,19 @@ class TeachingConfig(BaseModel):
         teacher = info.data.get("teacher")
         if value > 0 and teacher not in ("ortools", "pyvrp"):
             raise ValueError(f"DAgger needs a planner teacher (ortools or pyvrp), not {teacher!r}")
+        return value
+
+    @field_validator("hold_band_min", mode="before")
+    @classmethod
+    def _band_from_text(cls, value: Any) -> Any:
+        """``--set hold_band_min=5,25`` (or ``[5, 25]``) gives the band as text."""
+        return value.strip().strip("[]()").split(",") if isinstance(value, str) else value
+
+    @field_validator("hold_band_min")
+    @classmethod
+    def _band_ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not 0.0 <= value[0] < value[1]:
+            raise ValueError(f"the hold band must be two minutes, 0 <= low < high, not {list(value)}")
         return value
 
     @property
