@@ -351,6 +351,34 @@ def test_an_empty_vehicle_sees_the_nearest_warehouses_orders_first_least_slack_f
     assert checked > 0
 
 
+def test_a_loaded_vehicle_sees_its_top_ups_first_the_most_drive_saved_first(small_scenario: Scenario) -> None:
+    """At its warehouse, a loaded vehicle's first slots are the orders within the detour limit there, the most
+    drive saved against a trip of their own first; every other order comes after them, least detour first."""
+    ratio = small_scenario.batching.top_up_detour_ratio
+    env = DispatchEnv(small_scenario)
+    checked = 0
+    for seed in (1, 2, 3):
+        env.reset(seed=seed)
+        while not env.done:
+            w = env.world
+            for v in w.pending_decisions():
+                here = int(w.node[v])
+                if not w.onboard[v] or not (w.depot_node == here).any():
+                    continue
+                travel = w.time_min[w.fleet.type_index[v], here]
+                shown = [k for k in range(env.layout.pending_slots) if env.pending_ids[v, k] >= 0
+                         and w.orders.size[env.pending_ids[v, k]] <= w.fleet.capacity[v] - w.load[v]]
+                own = {k: travel[w.orders.dest[env.pending_ids[v, k]]] for k in shown}
+                top_up = [int(w.depot_node[w.orders.depot[env.pending_ids[v, k]]]) == here
+                          and env.pending_detour[v, k] <= ratio * own[k] for k in shown]
+                assert top_up == sorted(top_up, reverse=True)  # the top-ups first
+                saved = [own[k] - env.pending_detour[v, k] for k, up in zip(shown, top_up) if up]
+                assert saved == sorted(saved, reverse=True)
+                checked += len(saved) > 1
+            env.step(batching_actions(env))
+    assert checked > 0
+
+
 def test_the_batching_rule_does_not_hold_orders_past_the_shift() -> None:
     """Orders due after the shift ends cannot wait for their due time: a loaded vehicle stops holding for
     top-ups once an order on board would be left with less than ``hold_slack_min`` before the shift ends."""

@@ -25,8 +25,10 @@ loops over small arrays and compiled; the layout constants live in ``env.py``. S
   lead: how many minutes sooner this vehicle
   can stand at the order's warehouse than the soonest other active vehicle with room, clipped like
   slack, so a vehicle sees whether a colleague will get there first). An empty vehicle sees the orders of
-  the nearest warehouse first, least slack first within a warehouse; a loaded one sees the orders of the warehouse it stands at with least detour
-  first (the natural top-ups), then the rest by detour. Orders that do not fit come last.
+  the nearest warehouse first, least slack first within a warehouse; a loaded one sees first the orders of the
+  warehouse it stands at whose detour is within ``topup_ratio`` of a trip of their own (the top-ups), the
+  most drive saved against that trip first, then that warehouse's other orders and then the rest, each by
+  detour. Orders that do not fit come last.
 - neighbours (M x 7): present, dx, dy, drive time, their load share, deciding, busy left (nearest first)
 
 Slack counts the minutes to spare before the order is due or the vehicle's shift ends, whichever comes
@@ -289,7 +291,11 @@ def build_observations(
                 key = to_wh * 1e5 + min(o_due[o], shift_end[v]) - load_time[d] - base - to_wh - detours[r]
             else:
                 detours[r] = _insertion(time_min[t], row_of, o_dest, route, n_onb, u, home[v], o_dest[o])
-                key = detours[r] + (0.0 if depot_node[d] == u else 1e3)
+                own_trip = time_min[t, row_of[depot_node[d]], o_dest[o]]
+                if depot_node[d] == u and detours[r] <= topup_ratio * own_trip:
+                    key = -1e4 + detours[r] - own_trip  # a top-up: the most drive saved first
+                else:
+                    key = detours[r] + (0.0 if depot_node[d] == u else 1e3)
             keys[r] = key + (0.0 if o_size[o] <= free else 1e12)
         obs[v, OWN_FEATURES] = min(visible / k_slots, 4.0)
         taken[:] = False

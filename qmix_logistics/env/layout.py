@@ -31,13 +31,14 @@ ONBOARD_FEATURES = 4
 PENDING_FEATURES = 11
 NEIGHBOR_FEATURES = 7
 STATE_ORDER_FEATURES = 7
-OBSERVATION_LAYOUT = ("9: holding ends once an order on board is out of slack;"
+OBSERVATION_LAYOUT = ("10: a loaded vehicle sees its top-ups within the detour limit first, the most drive saved"
+                      " first; holding ends once an order on board is out of slack;"
                       " an empty vehicle sees the nearest warehouse's orders first;"
                       " onboard slots in the cheapest delivery order, pending detour as the cheapest insertion into it;"
                       " slack counted to the due time or the end of the shift, whichever is first;"
                       " colleagues' top-up share per pending order; empty vehicles may wait where a colleague"
                       " is loading; least onboard slack; pending detour share and extra drive to the warehouse;"
-                      " pending slots with detour and lead over colleagues; loaded vehicles see top-ups by detour,"
+                      " pending slots with detour and lead over colleagues;"
                       " holding valid while room is left and no order on board is out of slack; own vehicle type;"
                       " neighbours' busy time")
 
