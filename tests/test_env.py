@@ -294,7 +294,8 @@ def test_batching_suggestions_are_valid_and_top_up_with_the_cheapest_insertion(s
             if w.onboard[v] and 1 <= a[v] < lay.first_deliver:
                 topped_up += 1
                 assert a[v] - 1 in eligible  # a top-up never pulls the trip across town
-                saving = {k: tt[here, w.orders.dest[env.pending_ids[v, k]]] - env.pending_detour[v, k] for k in eligible}
+                saving = {k: tt[here, w.orders.dest[env.pending_ids[v, k]]] - env.pending_detour[v, k]
+                          for k in eligible}
                 assert saving[a[v] - 1] >= max(saving.values()) - 1e-9 \
                     or any(int(env.pending_ids[v, k]) in loads for k in eligible)  # the top-up saving the most
             elif w.onboard[v] and a[v] == 0:

@@ -8,8 +8,9 @@ ride together instead of each starting a trip of its own. At a warehouse with or
 up, while anything fits, among the orders of that warehouse whose detour (the customer inserted at its
 cheapest place in the trip's delivery order) is at most ``top_up_detour_ratio`` of the drive from the
 warehouse to that customer (an order that would pull the trip across town is left for a trip of its own),
-with the one that saves the most drive against a trip of its own (that drive less the detour). With nothing to top up it holds there for more orders
-(wait) while the hold is valid and every onboard order keeps ``hold_slack_min`` minutes of slack before it
+with the one that saves the most drive against a trip of its own (that drive less the detour; the
+vehicle's first slot, as the observation orders them). With nothing to top up it holds there for more
+orders (wait) while the hold is valid and every onboard order keeps ``hold_slack_min`` minutes of slack before it
 is due or the vehicle's shift ends (an order due after the shift must not wait for its due time: a rule
 that held for it dropped about two orders a day at the end of a depot.yaml day). Then, and away from a
 warehouse, it delivers the first stop of the cheapest delivery order of what is on board (the first
