@@ -7,13 +7,13 @@ Array API (fast, used by the learner's workers and the benchmarks)::
     obs, masks, reward, done, info = env.step(actions)   # actions: one int per agent
     env.state()                             # global state vector for centralized training
 
-Actions (fixed per scenario): ``0`` wait (the only valid action of a busy vehicle; for an idle one
-only when it has nothing to load or deliver, to hold at a warehouse for more orders while it has
-some on board, room left and no order on board out of slack, or, empty, when every order it could load
-at its warehouse would ride with a colleague's trip there (``batching.top_up_detour_ratio``), unless ``observation.wait_with_work``), ``1..K`` load the
-k-th visible pending order, ``K+1..K+C`` deliver the c-th onboard order, ``K+C+1`` return to the depot.
-Steps are synchronous: after the actions are applied the SimPy clock runs to the next moment at least
-one vehicle must decide, so there are no empty steps. The team reward is minus the cost increment.
+Actions (fixed per scenario): ``0`` wait (the only valid action of a busy vehicle; for an idle one only when
+it has nothing to load or deliver, to hold at a warehouse for more orders while it has some on board, room
+left and no order on board out of slack, or, empty, when every order it could load at its warehouse would ride
+with a colleague's trip there (``batching.top_up_detour_ratio``), unless ``observation.wait_with_work``),
+``1..K`` load the k-th visible pending order, ``K+1..K+C`` deliver the c-th onboard order, ``K+C+1`` return to
+the depot. Steps are synchronous: after the actions are applied the SimPy clock runs to the next moment at
+least one vehicle must decide, so there are no empty steps. The team reward is minus the cost increment.
 """
 
 from __future__ import annotations

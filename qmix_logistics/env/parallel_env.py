@@ -20,8 +20,9 @@ class DispatchParallelEnv(ParallelEnv):
     With a ``teacher`` (a function of the env returning one action per agent), every agent's info
     carries its suggestion under ``expert_action``; without one, nothing is computed for it. A teacher may
     also return a second row, an action it accepts as well (-1 where none), carried as
-    ``expert_alternative``. A step runs the simulation to the next decision, so steps last unequally long: every info carries ``duration``,
-    the simulated minutes the step covered (for learners that discount per elapsed time).
+    ``expert_alternative``. A step runs the simulation to the next decision, so steps last unequally
+    long: every info carries ``duration``, the simulated minutes the step covered (for learners that
+    discount per elapsed time).
     """
 
     metadata = {"name": "qmix_logistics_dispatch_v0", "render_modes": []}

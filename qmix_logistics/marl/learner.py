@@ -238,7 +238,7 @@ class QLearner:
         expert = batch.expert
         avail = batch.avail[:, batch.burn_in : -1]
         where = (expert >= 0) & (avail.sum(dim=-1) > 1)
-        accepted = _one_hot(expert, avail) | (_one_hot(batch.expert_alt, avail) & (batch.expert_alt >= 0).unsqueeze(-1))
+        accepted = _one_hot(expert, avail) | _one_hot(batch.expert_alt, avail)
         if cfg.demo_q_filter:
             with torch.no_grad():
                 valued = target_q.masked_fill(~avail, float("-inf"))
@@ -298,6 +298,6 @@ class QLearner:
 
 
 def _one_hot(actions: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Boolean one-hot of ``actions`` (-1 read as 0) over the last axis of ``like``."""
+    """Boolean one-hot of ``actions`` over the last axis of ``like``; -1 (no action) sets nothing."""
     hot = torch.zeros_like(like, dtype=torch.bool)
-    return hot.scatter_(-1, actions.clamp(min=0).unsqueeze(-1), True)
+    return hot.scatter_(-1, actions.clamp(min=0).unsqueeze(-1), True) & (actions >= 0).unsqueeze(-1)

@@ -1,21 +1,20 @@
 """The batching rule: a local-view dispatcher that consolidates trips, and the learner's default teacher.
 
-An empty deciding vehicle fetches the least-slack visible order of the nearest warehouse that has
-one. It yields to colleagues: at a warehouse where a colleague is loading a trip, an empty vehicle leaves
-it every order that colleague would top up with (below) and is not yet late, takes the least-slack order
-there that no colleague would, and waits when there is none, so that orders bound for one part of town
-ride together instead of each starting a trip of its own. At a warehouse with orders on board it tops
-up, while anything fits, among the orders of that warehouse whose detour (the customer inserted at its
-cheapest place in the trip's delivery order) is at most ``top_up_detour_ratio`` of the drive from the
-warehouse to that customer (an order that would pull the trip across town is left for a trip of its own),
-with the one that saves the most drive against a trip of its own (that drive less the detour; the
-vehicle's first slot, as the observation orders them). With nothing to top up it holds there for more
-orders (wait) while the hold is valid and every onboard order keeps ``hold_slack_min`` minutes of slack before it
-is due or the vehicle's shift ends (an order due after the shift must not wait for its due time: a rule
-that held for it dropped about two orders a day at the end of a depot.yaml day). Then, and away from a
-warehouse, it delivers the first stop of the cheapest delivery order of what is on board (the first
-onboard slot: drive minutes and lateness priced, every order of up to six stops searched). An empty
-vehicle with nothing to load heads home. Each order is suggested to one vehicle only.
+An empty deciding vehicle fetches the least-slack visible order of the nearest warehouse that has one. It
+yields to colleagues: at a warehouse where a colleague is loading a trip, an empty vehicle leaves it every
+order that colleague would top up with (below) and is not yet late, takes the least-slack order there that no
+colleague would, and waits when there is none, so that orders bound for one part of town ride together instead
+of each starting a trip of its own. At a warehouse with orders on board it tops up, while anything fits, among
+the orders of that warehouse whose detour (the customer inserted at its cheapest place in the trip's delivery
+order) is at most ``top_up_detour_ratio`` of the drive from the warehouse to that customer (an order that
+would pull the trip across town is left for a trip of its own), with the one that saves the most drive against
+a trip of its own (that drive less the detour; the vehicle's first slot, as the observation orders them). With
+nothing to top up it holds there for more orders (wait) while the hold is valid and every onboard order keeps
+``hold_slack_min`` minutes of slack before it is due or the vehicle's shift ends (an order due after the shift
+must not wait for its due time: a rule that held for it dropped about two orders a day at the end of a
+depot.yaml day). Then, and away from a warehouse, it delivers the first stop of the cheapest delivery order of
+what is on board (the first onboard slot: drive minutes and lateness priced, every order of up to six stops
+searched). An empty vehicle with nothing to load heads home. Each order is suggested to one vehicle only.
 
 The two settings are the scenario's ``batching:`` block (:class:`~qmix_logistics.scenario.BatchingRule`).
 The detour limit of 0.7 was tuned on seeds 5001-5008 of the bundled scenarios: 0.5-0.8 all cut the km by a
