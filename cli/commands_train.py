@@ -77,7 +77,9 @@ def train_cmd(
         console.print("last evaluation: " + ", ".join(f"{k} {v:.2f}" for k, v in result.last_eval.items()))
     console.print(f"checkpoint: {result.checkpoint_path}")
     if result.best_path is not None:
-        console.print(f"best evaluation at {result.best_env_steps:,} env steps: {result.best_path} "
+        how = (f"the best of {result.selected_from} candidates over their evaluation and selection days "
+               f"(selection.csv)" if result.selected_from else "the best evaluation")
+        console.print(f"kept the policy of {result.best_env_steps:,} env steps, {how}: {result.best_path} "
                       "(the policy the run folder stands for in eval, simulate, serve and export)")
     console.print(f"compare: qlog eval {scenario or '<scenario>'} --policies greedy,batching,ortools,{result.run_dir}")
 

@@ -50,6 +50,13 @@ def train_eval_seeds(episodes: int) -> tuple[int, ...]:
     return tuple(range(TRAIN_EVAL_SEED_BASE, TRAIN_EVAL_SEED_BASE + episodes))
 
 
+def selection_seeds(config: LearnerConfig) -> tuple[int, ...]:
+    """The seeds on which the candidates for the kept policy play at the end of training: after the
+    evaluation's own, far from the held-out days of `qlog eval`."""
+    first = TRAIN_EVAL_SEED_BASE + config.eval_episodes
+    return tuple(range(first, first + config.select_episodes))
+
+
 def default_run_dir(scenario: Scenario, seed: int, root: str | Path = "runs") -> Path:
     """``runs/<scenario>__<seed>__<time>``: one folder per run."""
     return Path(root) / f"{scenario.name}__{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
@@ -161,29 +168,45 @@ class GreedyComparison:
     """Evaluation callback: the learned policy versus the greedy heuristic on fixed seeds.
 
     The heuristic's results are computed once and reused, so each evaluation costs only the learned
-    policy's episodes.
+    policy's episodes. With ``against_greedy`` False only the learned policy's figures are reported.
     """
 
-    def __init__(self, scenario: Scenario, seeds: tuple[int, ...]) -> None:
+    def __init__(self, scenario: Scenario, seeds: tuple[int, ...], *, against_greedy: bool = True) -> None:
         self.scenario = scenario
         self.seeds = seeds
         self.env = DispatchEnv(scenario)
         self.spec = PolicySpec.of_env(self.env)
-        self._greedy = [run_episode(self.env, GreedyPolicy(), s).kpis for s in seeds]
+        self._greedy = [run_episode(self.env, GreedyPolicy(), s).kpis for s in seeds] if against_greedy else None
 
     def __call__(self, policy: Any) -> dict[str, float]:
         learned = LearnedPolicy(policy, self.spec, name="learned")
         results = [run_episode(self.env, learned, s) for s in self.seeds]
         cost = np.array([r.kpis["total_cost"] for r in results])
-        greedy_cost = np.array([k["total_cost"] for k in self._greedy])
-        return {
+        figures = {
             "return": float(np.mean([r.episode_return for r in results])),
             "total_cost": float(cost.mean()),
             "service_level": float(np.mean([r.kpis["service_level"] for r in results])),
-            "greedy_total_cost": float(greedy_cost.mean()),
-            "cost_vs_greedy": float((cost - greedy_cost).mean()),
-            "wins_vs_greedy": float(np.sum(cost < greedy_cost)),
         }
+        if self._greedy is not None:
+            greedy_cost = np.array([k["total_cost"] for k in self._greedy])
+            figures.update({
+                "greedy_total_cost": float(greedy_cost.mean()),
+                "cost_vs_greedy": float((cost - greedy_cost).mean()),
+                "wins_vs_greedy": float(np.sum(cost < greedy_cost)),
+            })
+        return figures
+
+
+def evaluations(scenario: Scenario, config: LearnerConfig,
+                against_greedy: bool) -> tuple[GreedyComparison | None, GreedyComparison | None]:
+    """The training evaluation and the play-off of the candidates for the kept policy (None: the learner's
+    own greedy episodes, which report returns only)."""
+    if not against_greedy:
+        return None, None
+    evaluate = GreedyComparison(scenario, train_eval_seeds(config.eval_episodes))
+    select = GreedyComparison(scenario, selection_seeds(config), against_greedy=False) \
+        if config.select_candidates and config.keep_best else None
+    return evaluate, select
 
 
 def train_scenario(
@@ -208,8 +231,8 @@ def train_scenario(
     days = teacher_days(scenario, teaching, on_demonstration) if teaching.recorded_days else None
     metadata = run_metadata(scenario, config.mixer)
     metadata["teaching"] = _teaching_record(teaching, days, time.perf_counter() - started)
-    eval_fn = GreedyComparison(scenario, train_eval_seeds(config.eval_episodes)) if evaluate_against_greedy else None
-    return train(env_factory(scenario, config, teaching), config, run_dir, eval_fn=eval_fn,
+    eval_fn, select_fn = evaluations(scenario, config, evaluate_against_greedy)
+    return train(env_factory(scenario, config, teaching), config, run_dir, eval_fn=eval_fn, select_fn=select_fn,
                  on_progress=on_progress, extra_metadata=metadata,
                  demonstrations=days.episodes if days is not None else (),
                  relabeller=planner_relabeller(scenario, teaching, config.seed))
@@ -245,8 +268,8 @@ def resume_training(
         config = config.with_overrides(learner_overrides)
     teaching = TeachingConfig.model_validate(metadata.get("teaching", {}).get("config", {}))
     days = teacher_days(scenario, teaching, on_demonstration) if teaching.recorded_days else None
-    eval_fn = GreedyComparison(scenario, train_eval_seeds(config.eval_episodes)) if evaluate_against_greedy else None
-    return train(env_factory(scenario, config, teaching), config, run_dir, eval_fn=eval_fn,
+    eval_fn, select_fn = evaluations(scenario, config, evaluate_against_greedy)
+    return train(env_factory(scenario, config, teaching), config, run_dir, eval_fn=eval_fn, select_fn=select_fn,
                  resume=True, on_progress=on_progress, extra_metadata=metadata,
                  demonstrations=days.episodes if days is not None else (),
                  relabeller=planner_relabeller(scenario, teaching, config.seed))

@@ -209,3 +209,49 @@ def test_eval_names_the_best_policy_after_its_run_and_the_last_one_after_its_fil
     assert _policy_name(run / "best.pt", {"mixer": "qmix"}) == "qmix:run"
     assert _policy_name(run / "checkpoint.pt", {"mixer": "vdn"}) == "vdn:run/checkpoint"
     assert _policy_name(tmp_path / "elsewhere" / "model.pt", {}) == "learned:elsewhere/model"
+
+
+def test_candidate_pool_keeps_the_best_scores_and_deletes_the_files_it_drops(tmp_path):
+    from qmix_logistics.marl.selection import CandidatePool
+
+    pool = CandidatePool(tmp_path, size=2)
+    for steps, score in [(10, 1.0), (20, 3.0), (30, float("nan")), (40, 2.0), (50, 0.5), (60, 2.5)]:
+        pool.offer(steps, score, lambda path: path.write_text("policy"))
+    assert [(c.env_steps, c.score) for c in pool.candidates] == [(20, 3.0), (60, 2.5)]
+    assert sorted(p.name for p in (tmp_path / "candidates").iterdir()) == ["step_0000000020.pt", "step_0000000060.pt"]
+    restored = CandidatePool(tmp_path, 2, CandidatePool.candidates_from(pool.to_list()))
+    assert restored.candidates == pool.candidates
+    choices = restored.choose(lambda path: 10.0 if path.name.endswith("60.pt") else 0.0, eval_days=4, select_days=12)
+    assert [c.candidate.env_steps for c in choices] == [60, 20]
+    assert choices[0].combined == pytest.approx((2.5 * 4 + 10.0 * 12) / 16)
+    assert CandidatePool(tmp_path, 0).offer(70, 9.0, lambda path: path.write_text("x")) is False
+
+
+def test_the_kept_policy_is_chosen_among_the_best_evaluations_on_more_days(tmp_path):
+    from qmix_logistics.marl.selection import SELECTION_FILE
+
+    played = []
+
+    def select_fn(policy):  # the first candidate played (the earliest) does best on the selection days
+        played.append(policy)
+        return {"return": 1_000.0 if len(played) == 1 else 0.0}
+
+    config = two_step_config(total_env_steps=400, eval_interval_steps=40, select_candidates=3, select_episodes=5)
+    result = train(make_two_step_game, config, tmp_path / "run", select_fn=select_fn)
+    returns = {int(r["env_steps"]): float(r["value"]) for r in read_rows(tmp_path / "run" / "eval.csv")
+               if r["metric"] == "return"}
+    files = sorted((tmp_path / "run" / "candidates").iterdir())
+    steps = sorted(int(p.stem.split("_")[1]) for p in files)
+    assert len(played) == 3 and result.selected_from == 3 and len(steps) == 3
+    assert min(returns[s] for s in steps) >= max(r for s, r in returns.items() if s not in steps)
+    assert result.best_env_steps == steps[0]
+    assert load_checkpoint(result.best_path)["counters"]["env_steps"] == steps[0]
+    assert load_checkpoint(result.checkpoint_path)["counters"]["best_step"] == steps[0]
+    rows = read_rows(tmp_path / "run" / SELECTION_FILE)
+    assert [int(r["env_steps"]) for r in rows] == steps and [r["kept"] for r in rows] == ["1", "0", "0"]
+
+    # without a select_fn the learner plays the candidates itself, on seeds after the evaluation's
+    own = train(make_two_step_game, config, tmp_path / "own")
+    assert own.selected_from == 3 and (tmp_path / "own" / SELECTION_FILE).is_file()
+    with pytest.raises(QlogError, match="keep_best"):
+        two_step_config(select_candidates=2, keep_best=False)

@@ -61,19 +61,29 @@ def test_train_writes_a_loadable_checkpoint_and_compares_with_greedy(tmp_path: P
         LearnedPolicy.from_checkpoint(tmp_path / "other", sc)
 
 
-def test_the_training_evaluation_plays_eval_episodes_days(tmp_path: Path, monkeypatch) -> None:
+def test_the_training_evaluation_and_the_selection_play_their_own_days(tmp_path: Path, monkeypatch) -> None:
     import qmix_logistics.training as training
 
     played = []
 
     class Recording(training.GreedyComparison):
-        def __init__(self, scenario, seeds):
+        def __init__(self, scenario, seeds, **kwargs):
             played.append(seeds)
-            super().__init__(scenario, seeds)
+            super().__init__(scenario, seeds, **kwargs)
 
     monkeypatch.setattr(training, "GreedyComparison", Recording)
     train_scenario(_scenario(eval_episodes=2, total_env_steps=300), run_dir=tmp_path / "run")
     assert played == [(50_000, 50_001)]
+
+    # the candidates for the kept policy play the days after those, and the run says which one it kept
+    played.clear()
+    result = train_scenario(_scenario(eval_episodes=2, total_env_steps=600, select_candidates=2, select_episodes=3),
+                            run_dir=tmp_path / "chosen")
+    assert played == [(50_000, 50_001), (50_002, 50_003, 50_004)]
+    rows = list(csv.DictReader((tmp_path / "chosen" / "selection.csv").open()))
+    assert result.selected_from == len(rows) == 2
+    kept = [int(r["env_steps"]) for r in rows if r["kept"] == "1"]
+    assert kept == [result.best_env_steps]
 
 
 def test_default_run_dir_names_scenario_and_seed() -> None:

@@ -37,6 +37,8 @@ RESUMABLE_FIELDS = frozenset(
         "log_interval_steps",
         "save_buffer",
         "keep_best",
+        "select_candidates",
+        "select_episodes",
         "n_envs",
         "env_workers",
         "device",
@@ -180,6 +182,13 @@ class LearnerConfig(BaseModel):
     """After each evaluation whose mean return beats every earlier one, write the policy to ``best.pt`` beside
     the checkpoint; a run folder then stands for that policy when it is evaluated, served or exported
     (``RUN/checkpoint.pt`` names the last one). Training itself always continues from the last."""
+    select_candidates: int = Field(0, ge=0)
+    """Keep the policies of this many best-scoring evaluations (under ``candidates/`` in the run folder); when
+    training ends, play each on ``select_episodes`` further days and make ``best.pt`` the one whose mean over
+    all its days is best (``selection.csv`` lists them). 0: ``best.pt`` is the best single evaluation."""
+    select_episodes: int = Field(16, ge=1)
+    """Greedy episodes each candidate plays when the run chooses among them, on fixed seeds after the
+    evaluation's own (never those ``qlog eval`` holds out)."""
     checkpoint_interval_steps: int = Field(100_000, ge=1)
     """Env steps between checkpoints (one is always written at the end)."""
     log_interval_steps: int = Field(5_000, ge=1)
@@ -202,6 +211,8 @@ class LearnerConfig(BaseModel):
             raise ValueError(f"env_workers ({self.env_workers}) cannot exceed n_envs ({self.n_envs})")
         if self.td_loss_weight == 0.0 and self.demo_loss_weight == 0.0:
             raise ValueError("td_loss_weight and demo_loss_weight are both 0: nothing would be learned")
+        if self.select_candidates > 0 and not self.keep_best:
+            raise ValueError("select_candidates chooses best.pt, which keep_best: false does not write")
         return self
 
     @classmethod

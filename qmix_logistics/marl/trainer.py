@@ -32,6 +32,7 @@ from .checkpoint import (
     checkpoint_contents,
     config_and_spec,
     load_checkpoint,
+    load_policy,
     restore_rng_states,
     save_checkpoint,
 )
@@ -43,6 +44,7 @@ from .progress import ProgressFn, TrainProgress
 from .relabel import LabelAgreement, Relabeller, demo_split
 from .run_log import RunLog
 from .runner import EnvRunner
+from .selection import CandidatePool, keep_choice
 
 #: The caller's evaluation: gets a frozen greedy policy, returns named figures (logged under eval/).
 EvalFn = Callable[[DecentralizedPolicy], dict[str, float]]
@@ -80,6 +82,8 @@ class TrainResult:
     """The best evaluation's policy (``best.pt``), or None when no evaluation has kept one."""
     best_env_steps: int | None = None
     """The env step of that evaluation."""
+    selected_from: int = 0
+    """How many candidates ``best.pt`` was chosen from on the selection days (0: no selection ran)."""
 
 
 def episode_seed(seed: int, episode_index: int) -> int:
@@ -93,6 +97,7 @@ def train(
     run_dir: str | Path,
     *,
     eval_fn: EvalFn | None = None,
+    select_fn: EvalFn | None = None,
     resume: bool = False,
     on_progress: ProgressFn | None = None,
     extra_metadata: dict[str, Any] | None = None,
@@ -104,6 +109,9 @@ def train(
     ``demonstrations`` (episodes whose ``expert`` holds the teacher's labels) are kept for the whole
     run: each batch draws ``demo_batch_share`` of its windows from them, and ``pretrain_updates``
     updates train on them alone before the first episode (DQfD). A resumed run needs them again.
+
+    With ``config.select_candidates``, ``select_fn`` plays each candidate for ``best.pt`` on the selection
+    days (its ``"return"`` is the score); without it, greedy episodes on seeds after the evaluation's.
 
     ``resume=True`` continues the checkpoint in ``run_dir``; without it, ``run_dir`` must not hold one.
     ``on_progress`` gets a :class:`TrainProgress` after every collection round and once at the end;
@@ -129,7 +137,7 @@ def train(
         with one_blas_thread(), EnvRunner(make_env, config.n_envs, seed=config.seed,
                                           workers=config.env_workers, dtype=config.replay_dtype) as runner:
             session = _TrainingSession(runner, config, run_dir, device, eval_fn, extra_metadata or {},
-                                       demonstrations, relabeller)
+                                       demonstrations, relabeller, select_fn)
             if resume:
                 session.restore(checkpoint_path)
             return session.run(on_progress)
@@ -152,8 +160,10 @@ class _TrainingSession:
         metadata: dict[str, Any],
         demonstrations: Sequence[Episode] = (),
         relabeller: Relabeller | None = None,
+        select_fn: EvalFn | None = None,
     ) -> None:
         self.runner, self.config, self.run_dir, self.eval_fn = runner, config, run_dir, eval_fn
+        self.select_fn = select_fn
         self.metadata = metadata
         self.spec = runner.spec
         self.learner = QLearner(self.spec, config, device)
@@ -195,6 +205,8 @@ class _TrainingSession:
         self.last_eval: dict[str, float] = {}
         self.best_return = -math.inf  # of the evaluations so far, and when it was; kept in the checkpoint
         self.best_step: int | None = None
+        self.candidates = CandidatePool(run_dir, config.select_candidates if config.keep_best else 0)
+        self.selected_from = 0
         self.learn_seconds = 0.0
 
     def restore(self, path: Path) -> None:
@@ -219,6 +231,8 @@ class _TrainingSession:
             self.pending_updates = int(counters.get("pending_updates", 0))
             self.best_return = float(counters.get("best_return", -math.inf))
             self.best_step = counters.get("best_step")
+            self.candidates = CandidatePool(self.run_dir, self.candidates.size,
+                                            CandidatePool.candidates_from(counters.get("candidates")))
             self.recent_returns.extend(float(r) for r in data["recent_returns"])
             restore_rng_states(data["rng"], {"act": self.act_rng, "replay": self.replay_rng})
             if data.get("buffer") is not None:
@@ -308,6 +322,9 @@ class _TrainingSession:
                 log.log_progress(window.row(self, cfg.epsilon_at(self.env_steps)))
             if evaluated_at != self.env_steps:
                 self._evaluate(log)
+            if self.candidates.candidates:
+                self._select(report)
+                saved_at = -1  # the checkpoint records the choice
             if saved_at != self.env_steps:
                 self._save()
             report()
@@ -319,6 +336,7 @@ class _TrainingSession:
             checkpoint_path=self.run_dir / CHECKPOINT_NAME,
             best_path=self.run_dir / BEST_CHECKPOINT_NAME if self.best_step is not None else None,
             best_env_steps=self.best_step,
+            selected_from=self.selected_from,
             env_steps=self.env_steps,
             episodes=self.episodes,
             updates=self.learner.updates,
@@ -441,11 +459,46 @@ class _TrainingSession:
         if self.config.keep_best and score > self.best_return:  # NaN never counts as better
             self.best_return, self.best_step = score, self.env_steps
             self._save(BEST_CHECKPOINT_NAME, with_buffer=False)
+        self.candidates.offer(self.env_steps, score, lambda path: self._save(path.name, with_buffer=False,
+                                                                              folder=path.parent))
 
-    def _save(self, name: str = CHECKPOINT_NAME, *, with_buffer: bool = True) -> None:
+    def _select(self, report: Callable[[str], None]) -> None:
+        """Play the candidates on the selection days and make the best over all its days ``best.pt``."""
+        cfg = self.config
+        pool = self.candidates
+        played = 0
+
+        def play(path: Path) -> float:
+            nonlocal played
+            played += 1
+            report(f"choosing the policy to keep: candidate {played}/{len(pool.candidates)} "
+                   f"on {cfg.select_episodes} more days")
+            policy, _ = load_policy(path)
+            return self._selection_return(policy)
+
+        choices = pool.choose(play, cfg.eval_episodes, cfg.select_episodes)
+        if not choices:
+            return
+        keep_choice(self.run_dir, BEST_CHECKPOINT_NAME, choices)
+        self.best_step = choices[0].candidate.env_steps
+        self.best_return = max(self.best_return, choices[0].candidate.score)
+        self.selected_from = len(choices)
+
+    def _selection_return(self, policy: DecentralizedPolicy) -> float:
+        """Mean return of ``policy`` on the selection days: ``select_fn``'s, or greedy episodes on the seeds
+        after the evaluation's."""
+        if self.select_fn is not None:
+            return float(self.select_fn(policy)["return"])
+        first = EVAL_SEED_BASE + self.config.eval_episodes
+        seeds = [first + i for i in range(self.config.select_episodes)]
+        controller = MultiAgentController(policy.agent, follow=False)
+        episodes = self.runner.run_episodes(controller, seeds, greedy=True)
+        return float(np.mean([ep.episode_return for ep in episodes]))
+
+    def _save(self, name: str = CHECKPOINT_NAME, *, with_buffer: bool = True, folder: Path | None = None) -> None:
         """Write a checkpoint (atomically) with everything needed to resume exactly."""
         save_checkpoint(
-            self.run_dir / name,
+            (folder or self.run_dir) / name,
             {
                 "config": self.config.to_dict(),
                 "env_spec": self.spec.to_dict(),
@@ -459,6 +512,7 @@ class _TrainingSession:
                     "pending_updates": self.pending_updates,
                     "best_return": self.best_return,
                     "best_step": self.best_step,
+                    "candidates": self.candidates.to_list(),
                 },
                 "recent_returns": list(self.recent_returns),
                 "rng": capture_rng_states({"act": self.act_rng, "replay": self.replay_rng}),
