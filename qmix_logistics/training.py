@@ -205,7 +205,7 @@ def evaluations(scenario: Scenario, config: LearnerConfig,
         return None, None
     evaluate = GreedyComparison(scenario, train_eval_seeds(config.eval_episodes))
     select = GreedyComparison(scenario, selection_seeds(config), against_greedy=False) \
-        if config.select_candidates and config.keep_best else None
+        if config.select_candidates else None
     return evaluate, select
 
 

@@ -205,7 +205,7 @@ class _TrainingSession:
         self.last_eval: dict[str, float] = {}
         self.best_return = -math.inf  # of the evaluations so far, and when it was; kept in the checkpoint
         self.best_step: int | None = None
-        self.candidates = CandidatePool(run_dir, config.select_candidates if config.keep_best else 0)
+        self.candidates = CandidatePool(run_dir, config.select_candidates)  # the config requires keep_best
         self.selected_from = 0
         self.learn_seconds = 0.0
 
@@ -445,8 +445,7 @@ class _TrainingSession:
             policy = DecentralizedPolicy(self.learner.agent, agent_names=self.spec.agents, device="cpu")
             results = {str(k): float(v) for k, v in self.eval_fn(policy).items()}
         else:
-            seeds = [EVAL_SEED_BASE + i for i in range(self.config.eval_episodes)]
-            episodes = self.runner.run_episodes(self.controller, seeds, greedy=True)
+            episodes = self._greedy_episodes(self.controller, EVAL_SEED_BASE, self.config.eval_episodes)
             returns = [ep.episode_return for ep in episodes]
             results = {
                 "return": float(np.mean(returns)),
@@ -458,9 +457,8 @@ class _TrainingSession:
         score = results.get("return", math.nan)
         if self.config.keep_best and score > self.best_return:  # NaN never counts as better
             self.best_return, self.best_step = score, self.env_steps
-            self._save(BEST_CHECKPOINT_NAME, with_buffer=False)
-        self.candidates.offer(self.env_steps, score, lambda path: self._save(path.name, with_buffer=False,
-                                                                              folder=path.parent))
+            self._save(self.run_dir / BEST_CHECKPOINT_NAME, with_buffer=False)
+        self.candidates.offer(self.env_steps, score, lambda path: self._save(path, with_buffer=False))
 
     def _select(self, report: Callable[[str], None]) -> None:
         """Play the candidates on the selection days and make the best over all its days ``best.pt``."""
@@ -481,7 +479,6 @@ class _TrainingSession:
             return
         keep_choice(self.run_dir, BEST_CHECKPOINT_NAME, choices)
         self.best_step = choices[0].candidate.env_steps
-        self.best_return = max(self.best_return, choices[0].candidate.score)
         self.selected_from = len(choices)
 
     def _selection_return(self, policy: DecentralizedPolicy) -> float:
@@ -489,16 +486,20 @@ class _TrainingSession:
         after the evaluation's."""
         if self.select_fn is not None:
             return float(self.select_fn(policy)["return"])
-        first = EVAL_SEED_BASE + self.config.eval_episodes
-        seeds = [first + i for i in range(self.config.select_episodes)]
         controller = MultiAgentController(policy.agent, follow=False)
-        episodes = self.runner.run_episodes(controller, seeds, greedy=True)
+        episodes = self._greedy_episodes(controller, EVAL_SEED_BASE + self.config.eval_episodes,
+                                         self.config.select_episodes)
         return float(np.mean([ep.episode_return for ep in episodes]))
 
-    def _save(self, name: str = CHECKPOINT_NAME, *, with_buffer: bool = True, folder: Path | None = None) -> None:
-        """Write a checkpoint (atomically) with everything needed to resume exactly."""
+    def _greedy_episodes(self, controller: MultiAgentController, first_seed: int, count: int) -> list[Episode]:
+        """``count`` greedy episodes on seeds ``first_seed + i``; draws no training randomness."""
+        return self.runner.run_episodes(controller, [first_seed + i for i in range(count)], greedy=True)
+
+    def _save(self, path: Path | None = None, *, with_buffer: bool = True) -> None:
+        """Write a checkpoint (atomically) to ``path`` (the run's ``checkpoint.pt`` by default) with everything
+        needed to resume exactly."""
         save_checkpoint(
-            (folder or self.run_dir) / name,
+            path or self.run_dir / CHECKPOINT_NAME,
             {
                 "config": self.config.to_dict(),
                 "env_spec": self.spec.to_dict(),
