@@ -93,14 +93,14 @@ def _rule(env: DispatchEnv, hold_band_min: tuple[float, float] | None) -> tuple[
             leave = lay.return_action
         else:
             leave = int(np.flatnonzero(masks[v])[0])
-        slack = _least_slack(env, v, tt) if env.holdable[v] else -np.inf
+        slack = least_onboard_slack(env, v, tt) if env.holdable[v] else -np.inf
         out[v] = 0 if slack > env.scenario.batching.hold_slack_min else leave  # 0: hold for more orders
         if hold_band_min is not None and hold_band_min[0] < slack <= hold_band_min[1]:
             alternative[v] = leave if out[v] == 0 else 0
     return out, alternative
 
 
-def _least_slack(env: DispatchEnv, v: int, tt: np.ndarray) -> float:
+def least_onboard_slack(env: DispatchEnv, v: int, tt: np.ndarray) -> float:
     """The least slack of ``v``'s onboard orders if it drives to them now, counted to the due time or the end
     of the vehicle's shift, whichever comes first (as the observation counts slack). The rule holds a
     vehicle whose holding is valid (the kernel's rule) while this exceeds ``batching.hold_slack_min``."""

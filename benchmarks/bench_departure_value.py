@@ -1,0 +1,89 @@
+"""What each kind of departure from the batching rule is worth to a learned fleet: replay it without them.
+
+A fleet taught by the batching rule chooses as the rule on most decisions; `bench_rule_agreement.py` counts
+where it does not, by kind ("deliver -> hold": the rule delivers, the fleet holds at the warehouse). This
+plays the same days once as the learned fleet, once as the rule, and once per named kind as the learned
+fleet with its departures of that kind replaced by the rule's choice. The cost change against the learned
+fleet says what that kind of departure is worth on those days: positive, the departure saves money.
+
+    python benchmarks/bench_departure_value.py RUN                                   # depot.yaml, 60 tuning days
+    python benchmarks/bench_departure_value.py RUN --scenario scenarios/multi_warehouse.yaml --days 40 \\
+        --kinds "deliver->hold,top-up->hold"
+
+Each row is paired with the learned fleet on the same days: the mean change, its 95 % interval from the
+normal approximation, and the days it made cheaper, left equal and made dearer. Defaults use tuning seeds,
+never the held-out days `qlog eval` plays; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from bench_rule_agreement import decision_kind
+from qmix_logistics.env import DispatchEnv
+from qmix_logistics.policies.batching import batching_actions
+from qmix_logistics.policies.learned import LearnedPolicy
+from qmix_logistics.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def play_day(env: DispatchEnv, policy: LearnedPolicy, seed: int, replace: str | None) -> float:
+    """The day's total cost of the learned fleet, with the departures of kind ``replace`` ("rule -> policy",
+    or "all") given back to the rule; ``None`` replaces none."""
+    obs, masks = env.reset(seed=seed)
+    policy.reset(env, seed)
+    done = False
+    while not done:
+        chosen = np.asarray(policy.select_actions(obs, masks)).copy()
+        if replace is not None:
+            rule = batching_actions(env)
+            for v in env.world.pending_decisions():
+                if int(rule[v]) == int(chosen[v]):
+                    continue
+                loaded = bool(env.world.onboard[v])
+                kind = (f"{decision_kind(env.layout, int(rule[v]), loaded)}->"
+                        f"{decision_kind(env.layout, int(chosen[v]), loaded)}")
+                if replace in ("all", kind):
+                    chosen[v] = rule[v]
+        obs, masks, _, done, _ = env.step(chosen)
+    return float(env.kpis()["total_cost"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", type=Path, help="a run folder or checkpoint file")
+    ap.add_argument("--scenario", type=Path, default=ROOT / "scenarios" / "depot.yaml")
+    ap.add_argument("--seed", type=int, default=5001, help="first day's seed (default: a tuning seed)")
+    ap.add_argument("--days", type=int, default=60)
+    ap.add_argument("--kinds", default="deliver->hold,top-up->hold",
+                    help="comma-separated departure kinds to give back to the rule: the rule's kind -> the policy's kind")
+    args = ap.parse_args()
+    scenario = load_scenario(args.scenario)
+    env = DispatchEnv(scenario)
+    policy = LearnedPolicy.from_checkpoint(args.run, scenario)
+    rows = {"learned fleet": None, "all departures (the rule)": "all"}
+    rows.update({f"without {kind.strip()}": kind.strip() for kind in args.kinds.split(",") if kind.strip()})
+    costs = {label: [] for label in rows}
+    seeds = range(args.seed, args.seed + args.days)
+    for seed in seeds:
+        for label, replace in rows.items():
+            costs[label].append(play_day(env, policy, seed, replace))
+        print(f"day {seed} done", flush=True)
+    learned = np.array(costs["learned fleet"])
+    print(f"\n{len(seeds)} days from seed {args.seed}; change against the learned fleet (positive: the departures"
+          " saved that much a day)")
+    print(f"{'':>28} {'cost / day':>11} {'change':>8} {'95 % CI':>18} {'W-T-L':>9}")
+    for label, values in costs.items():
+        diff = np.array(values) - learned
+        half = 1.96 * diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+        wtl = f"{(diff < 0).sum()}-{(diff == 0).sum()}-{(diff > 0).sum()}"
+        print(f"{label:>28} {np.mean(values):>11,.1f} {diff.mean():>+8.1f} "
+              f"[{diff.mean() - half:+.1f}, {diff.mean() + half:+.1f}] {wtl:>9}")
+
+
+if __name__ == "__main__":
+    main()
