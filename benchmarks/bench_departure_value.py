@@ -60,7 +60,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=5001, help="first day's seed (default: a tuning seed)")
     ap.add_argument("--days", type=int, default=60)
     ap.add_argument("--kinds", default="deliver->hold,top-up->hold",
-                    help="comma-separated departure kinds to give back to the rule: the rule's kind -> the policy's kind")
+                    help="comma-separated departure kinds to give back to the rule (the rule's kind->the policy's)")
     args = ap.parse_args()
     scenario = load_scenario(args.scenario)
     env = DispatchEnv(scenario)

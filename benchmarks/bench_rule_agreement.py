@@ -8,7 +8,8 @@ It shows what a fleet taught by the rule has not learned, or learned past it. Wh
 of the rule's delivery or top-up, it also prints what the rule's thresholds compared there: the least onboard
 slack (the rule holds while it exceeds ``batching.hold_slack_min``) and the top-up's detour share (the rule
 tops up within ``batching.top_up_detour_ratio``), as the 10th, 50th and 90th percentiles, next to the same
-quantities where the policy agreed (deliveries only where holding was valid). A fleet that learned the rule's boundaries softly departs just inside them.
+quantities where the policy agreed (deliveries only where holding was valid). A fleet that learned the rule's
+boundaries softly departs just inside them.
 
     python benchmarks/bench_rule_agreement.py RUN                         # depot.yaml, tuning seeds 5001-5003
     python benchmarks/bench_rule_agreement.py RUN --scenario scenarios/multi_warehouse.yaml --days 5
@@ -103,7 +104,8 @@ def _record_thresholds(env: DispatchEnv, v: int, rule_action: int, rule_kind: st
         return
     order = int(env.pending_ids[v, rule_action - 1])
     own_trip = tt[w.orders.dest[order]]  # a top-up is loaded where the vehicle stands: the order's warehouse
-    compared[("detour share, rule tops up", held)].append(env.pending_detour[v, rule_action - 1] / max(own_trip, 1e-9))
+    share = env.pending_detour[v, rule_action - 1] / max(own_trip, 1e-9)
+    compared[("detour share, rule tops up", held)].append(share)
 
 
 if __name__ == "__main__":
