@@ -6,9 +6,14 @@ plays the same days once as the learned fleet, once as the rule, and once per na
 fleet with its departures of that kind replaced by the rule's choice. The cost change against the learned
 fleet says what that kind of departure is worth on those days: positive, the departure saves money.
 
+With ``--margins``, one row per margin M keeps only the departures the fleet is sure of: where its own
+Q-value for its choice exceeds its Q-value for the rule's choice by more than M, and the rule's choice
+elsewhere. If the fleet's margins said which departures pay, a margin would keep the edge and drop the rest.
+
     python benchmarks/bench_departure_value.py RUN                                   # depot.yaml, 60 tuning days
     python benchmarks/bench_departure_value.py RUN --scenario scenarios/multi_warehouse.yaml --days 40 \\
         --kinds "deliver->hold,top-up->hold"
+    python benchmarks/bench_departure_value.py RUN --days 100 --kinds "" --margins 0.25,0.5,1
 
 Each row is paired with the learned fleet on the same days: the mean change, its 95 % interval from the
 normal approximation, and the days it made cheaper, left equal and made dearer. Defaults use tuning seeds,
@@ -31,9 +36,10 @@ from qmix_logistics.scenario import load_scenario
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def play_day(env: DispatchEnv, policy: LearnedPolicy, seed: int, replace: str | None) -> float:
-    """The day's total cost of the learned fleet, with the departures of kind ``replace`` ("rule -> policy",
-    or "all") given back to the rule; ``None`` replaces none."""
+def play_day(env: DispatchEnv, policy: LearnedPolicy, seed: int, replace: str | float | None) -> float:
+    """The day's total cost of the learned fleet, with departures given back to the rule: those of kind
+    ``replace`` ("rule -> policy", or "all"), or, for a number, those whose Q-value margin over the rule's
+    choice is at most that; ``None`` replaces none."""
     obs, masks = env.reset(seed=seed)
     policy.reset(env, seed)
     done = False
@@ -43,6 +49,11 @@ def play_day(env: DispatchEnv, policy: LearnedPolicy, seed: int, replace: str | 
             rule = batching_actions(env)
             for v in env.world.pending_decisions():
                 if int(rule[v]) == int(chosen[v]):
+                    continue
+                if isinstance(replace, float):
+                    q = policy.last_q[v]
+                    if q[chosen[v]] - q[rule[v]] <= replace:
+                        chosen[v] = rule[v]
                     continue
                 loaded = bool(env.world.onboard[v])
                 kind = (f"{decision_kind(env.layout, int(rule[v]), loaded)}->"
@@ -61,12 +72,16 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=60)
     ap.add_argument("--kinds", default="deliver->hold,top-up->hold",
                     help="comma-separated departure kinds to give back to the rule (the rule's kind->the policy's)")
+    ap.add_argument("--margins", default="",
+                    help="comma-separated Q-value margins: keep only departures the fleet values above the rule's "
+                         "choice by more than this")
     args = ap.parse_args()
     scenario = load_scenario(args.scenario)
     env = DispatchEnv(scenario)
     policy = LearnedPolicy.from_checkpoint(args.run, scenario)
     rows = {"learned fleet": None, "all departures (the rule)": "all"}
     rows.update({f"without {kind.strip()}": kind.strip() for kind in args.kinds.split(",") if kind.strip()})
+    rows.update({f"only margins above {m.strip()}": float(m) for m in args.margins.split(",") if m.strip()})
     costs = {label: [] for label in rows}
     seeds = range(args.seed, args.seed + args.days)
     for seed in seeds:

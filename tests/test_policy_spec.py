@@ -133,3 +133,17 @@ def test_learned_policies_leave_the_process_thread_count_alone(tiny_checkpoint: 
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_learned_policy_keeps_the_q_values_its_actions_are_greedy_on(tiny_checkpoint: Path, scenario) -> None:
+    """Diagnostics read ``last_q``: each deciding vehicle's action is the best valid one in it."""
+    env = DispatchEnv(scenario)
+    obs, masks = env.reset(seed=5)
+    learned = LearnedPolicy.from_checkpoint(tiny_checkpoint, scenario)
+    learned.reset(env, 5)
+    actions = learned.select_actions(obs, masks)
+    assert learned.last_q.shape == masks.shape
+    for v in env.world.pending_decisions():
+        valid = masks[v] != 0
+        assert valid[actions[v]]
+        assert learned.last_q[v, actions[v]] == learned.last_q[v][valid].max()

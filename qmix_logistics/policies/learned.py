@@ -144,6 +144,8 @@ class LearnedPolicy(ActionPolicy):
         self._hidden = np.zeros((policy.n_agents, policy.hidden_dim), dtype=np.float32)
         self._last = np.full(policy.n_agents, -1, dtype=np.int64)
         self._ids = np.arange(policy.n_agents)
+        # each vehicle's Q-values at its last decision, [n_agents, n_actions] (read by diagnostics)
+        self.last_q = np.zeros((policy.n_agents, policy.n_actions), dtype=np.float32)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, scenario: Scenario | None = None, device: str = "cpu") -> LearnedPolicy:
@@ -165,8 +167,9 @@ class LearnedPolicy(ActionPolicy):
 
     def select_actions(self, obs: np.ndarray, masks: np.ndarray) -> np.ndarray:
         with one_torch_thread():
-            actions, _q, hidden = self.policy.act_batch(obs, masks, self._ids, self._last, self._hidden)
+            actions, q, hidden = self.policy.act_batch(obs, masks, self._ids, self._last, self._hidden)
         self._hidden = hidden
+        self.last_q = q
         self._last = actions.astype(np.int64)
         return actions
 
