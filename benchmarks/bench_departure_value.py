@@ -22,18 +22,12 @@ never the held-out days `qlog eval` plays; asserts nothing.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 
-from bench_rule_agreement import decision_kind
+from bench_rule_agreement import decision_kind, fleet_parser, load_fleet
 from qmix_logistics.env import DispatchEnv
 from qmix_logistics.policies.batching import batching_actions
 from qmix_logistics.policies.learned import LearnedPolicy
-from qmix_logistics.scenario import load_scenario
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def play_day(env: DispatchEnv, policy: LearnedPolicy, seed: int, replace: str | float | None) -> float:
@@ -56,29 +50,22 @@ def play_day(env: DispatchEnv, policy: LearnedPolicy, seed: int, replace: str | 
                         chosen[v] = rule[v]
                     continue
                 loaded = bool(env.world.onboard[v])
-                kind = (f"{decision_kind(env.layout, int(rule[v]), loaded)}->"
-                        f"{decision_kind(env.layout, int(chosen[v]), loaded)}")
-                if replace in ("all", kind):
+                if replace == "all" or replace == (f"{decision_kind(env.layout, int(rule[v]), loaded)}->"
+                                                   f"{decision_kind(env.layout, int(chosen[v]), loaded)}"):
                     chosen[v] = rule[v]
         obs, masks, _, done, _ = env.step(chosen)
     return float(env.kpis()["total_cost"])
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run", type=Path, help="a run folder or checkpoint file")
-    ap.add_argument("--scenario", type=Path, default=ROOT / "scenarios" / "depot.yaml")
-    ap.add_argument("--seed", type=int, default=5001, help="first day's seed (default: a tuning seed)")
-    ap.add_argument("--days", type=int, default=60)
+    ap = fleet_parser(__doc__, days=60)
     ap.add_argument("--kinds", default="deliver->hold,top-up->hold",
                     help="comma-separated departure kinds to give back to the rule (the rule's kind->the policy's)")
     ap.add_argument("--margins", default="",
                     help="comma-separated Q-value margins: keep only departures the fleet values above the rule's "
                          "choice by more than this")
     args = ap.parse_args()
-    scenario = load_scenario(args.scenario)
-    env = DispatchEnv(scenario)
-    policy = LearnedPolicy.from_checkpoint(args.run, scenario)
+    _, env, policy = load_fleet(args)
     rows = {"learned fleet": None, "all departures (the rule)": "all"}
     rows.update({f"without {kind.strip()}": kind.strip() for kind in args.kinds.split(",") if kind.strip()})
     rows.update({f"only margins above {m.strip()}": float(m) for m in args.margins.split(",") if m.strip()})

@@ -29,7 +29,7 @@ from qmix_logistics.env import DispatchEnv
 from qmix_logistics.env.layout import ActionLayout
 from qmix_logistics.policies.batching import batching_actions, least_onboard_slack
 from qmix_logistics.policies.learned import LearnedPolicy
-from qmix_logistics.scenario import load_scenario
+from qmix_logistics.scenario import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,16 +43,26 @@ def decision_kind(layout: ActionLayout, action: int, loaded: bool) -> str:
     return "deliver" if action < layout.return_action else "return"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def fleet_parser(description: str, days: int) -> argparse.ArgumentParser:
+    """The arguments of a benchmark that plays a learned fleet beside the rule: the run, its scenario and the
+    tuning days (``days`` of them by default)."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path, help="a run folder or checkpoint file")
     ap.add_argument("--scenario", type=Path, default=ROOT / "scenarios" / "depot.yaml")
     ap.add_argument("--seed", type=int, default=5001, help="first day's seed (default: a tuning seed)")
-    ap.add_argument("--days", type=int, default=3)
-    args = ap.parse_args()
+    ap.add_argument("--days", type=int, default=days)
+    return ap
+
+
+def load_fleet(args: argparse.Namespace) -> tuple[Scenario, DispatchEnv, LearnedPolicy]:
+    """The scenario, an env of it and the learned fleet that :func:`fleet_parser`'s arguments name."""
     scenario = load_scenario(args.scenario)
-    env = DispatchEnv(scenario)
-    policy = LearnedPolicy.from_checkpoint(args.run, scenario)
+    return scenario, DispatchEnv(scenario), LearnedPolicy.from_checkpoint(args.run, scenario)
+
+
+def main() -> None:
+    args = fleet_parser(__doc__, days=3).parse_args()
+    scenario, env, policy = load_fleet(args)
     decisions: Counter[str] = Counter()
     departures: Counter[tuple[str, str]] = Counter()
     compared: dict[tuple[str, bool], list[float]] = defaultdict(list)  # (what, held where the rule did not)
