@@ -158,6 +158,38 @@ def test_the_rule_accepts_holding_or_leaving_within_its_hold_band(small_scenario
     assert alternatives > 0
 
 
+def test_the_rule_accepts_going_with_or_without_a_top_up_within_its_top_up_band(small_scenario: Scenario) -> None:
+    """Within the top-up band the rule's label comes with the other side of its detour limit: a top-up whose
+    detour share lies above the band's low end may be left out (hold or leave, as without it), and where the
+    rule names no top-up, one whose share lies up to the band's high end is accepted."""
+    band = (0.3, 1.5)
+    env = DispatchEnv(small_scenario)
+    lay, ratio = env.layout, small_scenario.batching.top_up_detour_ratio
+    left_out = taken_on = 0
+    for seed in (1, 2, 3):
+        env.reset(seed=seed)
+        while not env.done:
+            actions, alternative = batching_choices(env, top_up_band=band)
+            assert np.array_equal(actions, batching_actions(env))
+            w = env.world
+            for v in np.flatnonzero(alternative >= 0):
+                assert w.onboard[v]
+                a, alt = int(actions[v]), int(alternative[v])
+                loads = [int(x) - 1 for x in (a, alt) if 1 <= x <= lay.pending_slots]
+                assert len(loads) == 1  # one side tops up, the other does not
+                k = loads[0]
+                trip = w.time_min[w.fleet.type_index[v], w.node[v], w.orders.dest[env.pending_ids[v, k]]]
+                share = env.pending_detour[v, k] / trip
+                if a == 1 + k:
+                    left_out += 1
+                    assert band[0] < share <= ratio + 1e-9
+                else:
+                    taken_on += 1
+                    assert ratio < share <= band[1] + 1e-9
+            env.step(actions)
+    assert left_out > 0 and taken_on > 0
+
+
 def test_no_idling_with_work_unless_allowed(small_scenario: Scenario) -> None:
     rng = np.random.default_rng(0)
     for allow in (False, True):

@@ -38,22 +38,32 @@ from qmix_logistics.policies.base import ActionPolicy
 
 def batching_actions(env: DispatchEnv) -> np.ndarray:
     """What the batching rule does now, as one action index per agent (0 for non-deciding ones)."""
-    return _rule(env, None)[0]
+    return _rule(env, None, None)[0]
 
 
-def batching_choices(env: DispatchEnv, hold_band_min: tuple[float, float]) -> np.ndarray:
+def batching_choices(env: DispatchEnv, hold_band_min: tuple[float, float] | None = None,
+                     top_up_band: tuple[float, float] | None = None) -> np.ndarray:
     """``[2, n_agents]``: the rule's action, and a second one it would accept, -1 where there is none.
 
-    The second is the other side of the rule's one tuned threshold: a loaded vehicle at a warehouse with
-    nothing to top up holds while its least onboard slack exceeds ``hold_slack_min``; where that slack
-    lies within ``hold_band_min`` (minutes, low and high), holding and delivering the first stop are both
-    accepted, so a learner taught by it decides there from what it has learnt the two are worth.
+    The second is the other side of one of the rule's two thresholds, so that a learner taught by it decides
+    there from what it has learnt the two are worth:
+
+    - ``hold_band_min`` (minutes, low and high): a loaded vehicle at a warehouse with nothing to top up holds
+      while its least onboard slack exceeds ``hold_slack_min``; where that slack lies within the band,
+      holding and delivering the first stop are both accepted.
+    - ``top_up_band`` (shares of a trip of its own, low and high): the rule tops up with an order whose
+      detour is at most ``top_up_detour_ratio`` of that trip; where the top-up it names has a detour share
+      above the low end, going without it (holding or leaving, as the rule would) is accepted too, and where
+      it names none, the order that saves the most drive among those with a share up to the high end is.
+
+    Where both bands apply, the hold band's alternative is the one named.
     """
-    return np.stack(_rule(env, hold_band_min))
+    return np.stack(_rule(env, hold_band_min, top_up_band))
 
 
-def _rule(env: DispatchEnv, hold_band_min: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
-    """The rule's actions and, with a hold band, the alternatives it accepts (see :func:`batching_choices`)."""
+def _rule(env: DispatchEnv, hold_band_min: tuple[float, float] | None,
+          top_up_band: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
+    """The rule's actions and, with a band, the alternatives it accepts (see :func:`batching_choices`)."""
     w = env.world
     assert w is not None, "call env.reset() first"
     lay, masks, ids = env.layout, env.action_masks(), env.pending_ids
@@ -67,7 +77,7 @@ def _rule(env: DispatchEnv, hold_band_min: tuple[float, float] | None) -> tuple[
         tt = w.time_min[w.fleet.type_index[v], here]
         free_slots = [k for k in range(lay.pending_slots) if masks[v, 1 + k] and int(ids[v, k]) not in taken]
         wh = {k: int(w.depot_node[w.orders.depot[ids[v, k]]]) for k in free_slots}
-        choice = -1
+        choice = near_top_up = -1
         if not w.onboard[v]:
             if free_slots:
                 choice = min(free_slots, key=lambda k: (tt[wh[k]], k))
@@ -82,22 +92,42 @@ def _rule(env: DispatchEnv, hold_band_min: tuple[float, float] | None) -> tuple[
             topping_up = [k for k in own_trip if env.pending_detour[v, k] <= ratio * own_trip[k]]
             if topping_up:  # the order that saves the most drive against a trip of its own
                 choice = max(topping_up, key=lambda k: (own_trip[k] - env.pending_detour[v, k], -k))
+            elif top_up_band is not None:
+                near = [k for k in own_trip if env.pending_detour[v, k] <= top_up_band[1] * own_trip[k]]
+                if near:
+                    near_top_up = max(near, key=lambda k: (own_trip[k] - env.pending_detour[v, k], -k))
         if choice >= 0:
             out[v] = 1 + choice
             taken.add(int(ids[v, choice]))
+            if (top_up_band is not None and w.onboard[v]
+                    and env.pending_detour[v, choice] > top_up_band[0] * own_trip[choice]):
+                alternative[v] = _hold_or_leave(env, v, tt, masks[v])[0]  # as if nothing fitted
             continue
-        slots = [c for c in range(lay.onboard_slots) if masks[v, lay.first_deliver + c]]
-        if slots:
-            leave = lay.first_deliver + min(slots)  # the first stop of the cheapest delivery order
-        elif masks[v, lay.return_action]:
-            leave = lay.return_action
-        else:
-            leave = int(np.flatnonzero(masks[v])[0])
-        slack = least_onboard_slack(env, v, tt) if env.holdable[v] else -np.inf
-        out[v] = 0 if slack > env.scenario.batching.hold_slack_min else leave  # 0: hold for more orders
+        out[v], slack, leave = _hold_or_leave(env, v, tt, masks[v])
         if hold_band_min is not None and hold_band_min[0] < slack <= hold_band_min[1]:
             alternative[v] = leave if out[v] == 0 else 0
+        elif near_top_up >= 0:
+            alternative[v] = 1 + near_top_up
     return out, alternative
+
+
+def _hold_or_leave(env: DispatchEnv, v: int, tt: np.ndarray, mask: np.ndarray) -> tuple[int, float, int]:
+    """The rule's action for a vehicle that loads nothing now, its least onboard slack, and its way out.
+
+    It holds (action 0) while holding is valid and the least onboard slack exceeds ``hold_slack_min``; else
+    it leaves: the first stop of the cheapest delivery order of what is on board, else home, else the first
+    valid action.
+    """
+    lay = env.layout
+    slots = [c for c in range(lay.onboard_slots) if mask[lay.first_deliver + c]]
+    if slots:
+        leave = lay.first_deliver + min(slots)
+    elif mask[lay.return_action]:
+        leave = lay.return_action
+    else:
+        leave = int(np.flatnonzero(mask)[0])
+    slack = least_onboard_slack(env, v, tt) if env.holdable[v] else -np.inf
+    return (0 if slack > env.scenario.batching.hold_slack_min else leave), slack, leave
 
 
 def least_onboard_slack(env: DispatchEnv, v: int, tt: np.ndarray) -> float:

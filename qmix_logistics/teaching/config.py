@@ -41,6 +41,11 @@ class TeachingConfig(BaseModel):
     """With the batching rule as teacher: where a loaded vehicle's least onboard slack (minutes) lies in this
     band (low, high], holding and leaving are both accepted by the margin loss, and what the critic has
     learnt decides between them (None: the rule's own ``hold_slack_min`` decides everywhere)."""
+    top_up_band: tuple[float, float] | None = None
+    """With the batching rule as teacher: where the top-up the rule names has a detour above this band's low
+    share of a trip of its own, going without it is accepted as well; where it names none, the order that
+    saves the most drive among those up to the high share is (None: ``top_up_detour_ratio`` decides
+    everywhere)."""
     dagger_interval_episodes: int = Field(0, ge=0)
     """DAgger with a planner teacher: after every this many training episodes the planner labels a stretch
     of each episode of the round, planning afresh at every state the learner reached (0: off)."""
@@ -55,17 +60,17 @@ class TeachingConfig(BaseModel):
             raise ValueError(f"DAgger needs a planner teacher (ortools or pyvrp), not {teacher!r}")
         return value
 
-    @field_validator("hold_band_min", mode="before")
+    @field_validator("hold_band_min", "top_up_band", mode="before")
     @classmethod
     def _band_from_text(cls, value: Any) -> Any:
-        """``--set hold_band_min=5,25`` (or ``[5, 25]``) gives the band as text."""
+        """``--set hold_band_min=5,25`` (or ``[5, 25]``) gives a band as text."""
         return value.strip().strip("[]()").split(",") if isinstance(value, str) else value
 
-    @field_validator("hold_band_min")
+    @field_validator("hold_band_min", "top_up_band")
     @classmethod
     def _band_ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
         if value is not None and not 0.0 <= value[0] < value[1]:
-            raise ValueError(f"the hold band must be two minutes, 0 <= low < high, not {list(value)}")
+            raise ValueError(f"a band must be two numbers, 0 <= low < high, not {list(value)}")
         return value
 
     @property
