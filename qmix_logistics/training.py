@@ -159,11 +159,10 @@ def env_factory(scenario: Scenario, config: LearnerConfig,
     guided = uses_suggestions and (teaching is None or teaching.guides_exploration)
     if not guided:
         return functools.partial(make_parallel_env, scenario, teacher=None)
-    bands = {}
-    if teaching is not None and teaching.teacher == "batching":
-        bands = {k: v for k, v in (("hold_band_min", teaching.hold_band_min), ("top_up_band", teaching.top_up_band))
-                 if v is not None}
-    teacher = functools.partial(batching_choices, **bands) if bands else batching_actions
+    teacher = batching_actions
+    if teaching is not None and teaching.teacher == "batching" and (teaching.hold_band_min or teaching.top_up_band):
+        teacher = functools.partial(batching_choices, hold_band_min=teaching.hold_band_min,
+                                    top_up_band=teaching.top_up_band)
     return functools.partial(make_parallel_env, scenario, teacher=teacher)
 
 

@@ -89,19 +89,14 @@ def _rule(env: DispatchEnv, hold_band_min: tuple[float, float] | None,
                         continue  # every order here rides with a colleague: wait (action 0)
         else:
             own_trip = {k: tt[w.orders.dest[ids[v, k]]] for k in free_slots if wh[k] == here}
-            topping_up = [k for k in own_trip if env.pending_detour[v, k] <= ratio * own_trip[k]]
-            if topping_up:  # the order that saves the most drive against a trip of its own
-                choice = max(topping_up, key=lambda k: (own_trip[k] - env.pending_detour[v, k], -k))
-            elif top_up_band is not None:
-                near = [k for k in own_trip if env.pending_detour[v, k] <= top_up_band[1] * own_trip[k]]
-                if near:
-                    near_top_up = max(near, key=lambda k: (own_trip[k] - env.pending_detour[v, k], -k))
+            choice = _most_saving(env.pending_detour[v], own_trip, ratio)  # the rule's top-up, -1 for none
+            if top_up_band is not None and choice < 0:
+                near_top_up = _most_saving(env.pending_detour[v], own_trip, top_up_band[1])
+            elif top_up_band is not None and env.pending_detour[v, choice] > top_up_band[0] * own_trip[choice]:
+                alternative[v] = _hold_or_leave(env, v, tt, masks[v])[0]  # as if nothing fitted
         if choice >= 0:
             out[v] = 1 + choice
             taken.add(int(ids[v, choice]))
-            if (top_up_band is not None and w.onboard[v]
-                    and env.pending_detour[v, choice] > top_up_band[0] * own_trip[choice]):
-                alternative[v] = _hold_or_leave(env, v, tt, masks[v])[0]  # as if nothing fitted
             continue
         out[v], slack, leave = _hold_or_leave(env, v, tt, masks[v])
         if hold_band_min is not None and hold_band_min[0] < slack <= hold_band_min[1]:
@@ -109,6 +104,13 @@ def _rule(env: DispatchEnv, hold_band_min: tuple[float, float] | None,
         elif near_top_up >= 0:
             alternative[v] = 1 + near_top_up
     return out, alternative
+
+
+def _most_saving(detour: np.ndarray, own_trip: dict[int, float], limit: float) -> int:
+    """Among the slots whose detour is at most ``limit`` of a trip of their own (``own_trip``: slot -> that
+    trip's drive), the one that saves the most drive against that trip (ties: the lower slot); -1 if none."""
+    within = [k for k in own_trip if detour[k] <= limit * own_trip[k]]
+    return max(within, key=lambda k: (own_trip[k] - detour[k], -k), default=-1)
 
 
 def _hold_or_leave(env: DispatchEnv, v: int, tt: np.ndarray, mask: np.ndarray) -> tuple[int, float, int]:
