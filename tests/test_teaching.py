@@ -212,7 +212,7 @@ def test_a_hold_band_reaches_the_learner_as_a_second_accepted_label() -> None:
     assert alternatives > 0
     with pytest.raises(QlogError, match="training.hold_band_min"):
         teaching_config(scenario_from_dict(small_scenario_dict(training={"hold_band_min": [30, 5]})))
-    both = teaching_config(scenario_from_dict(small_scenario_dict(training={"top_up_band": "0.5,0.9"})))
-    assert both.top_up_band == (0.5, 0.9) and both.hold_band_min is None
+    top_up = teaching_config(scenario_from_dict(small_scenario_dict(training={"top_up_band": "0.5,0.9"})))
+    assert top_up.top_up_band == (0.5, 0.9) and top_up.hold_band_min is None
     with pytest.raises(QlogError, match="training.top_up_band"):
         teaching_config(scenario_from_dict(small_scenario_dict(training={"top_up_band": [0.9, 0.5]})))
