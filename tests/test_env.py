@@ -119,6 +119,18 @@ def _least_onboard_slack(env: DispatchEnv, v: int) -> float:
     return min(min(w.orders.due_min[o], w.fleet.shift_end[v]) - w.now - travel[w.orders.dest[o]] for o in w.onboard[v])
 
 
+def _hold_slack(env: DispatchEnv, v: int) -> float:
+    """The slack the batching rule holds on: the least onboard slack, and no more than the minutes left in the
+    shift once every onboard order is delivered in the onboard slots' order."""
+    w = env.world
+    k = w.fleet.type_index[v]
+    t, at = w.now, int(w.node[v])
+    for o in env.onboard_ids[v][env.onboard_ids[v] >= 0]:
+        t += w.time_min[k, at, int(w.orders.dest[o])] + w.scenario.demand.service_time_min
+        at = int(w.orders.dest[o])
+    return min(_least_onboard_slack(env, v), w.fleet.shift_end[v] - t)
+
+
 def test_a_fleet_that_always_waits_still_delivers(small_scenario: Scenario) -> None:
     """Waiting whenever the mask allows it cannot keep loads at the warehouse all day: holding ends once an
     order on board is out of slack, so every load leaves and is delivered, late at worst."""
@@ -152,7 +164,7 @@ def test_the_rule_accepts_holding_or_leaving_within_its_hold_band(small_scenario
             assert np.array_equal(actions, batching_actions(env))
             for v in np.flatnonzero(alternative >= 0):
                 alternatives += 1
-                assert env.holdable[v] and band[0] < _least_onboard_slack(env, v) <= band[1]
+                assert env.holdable[v] and band[0] < _hold_slack(env, v) <= band[1]
                 assert {int(actions[v]), int(alternative[v])} == {0, lay.first_deliver}
             env.step(actions)
     assert alternatives > 0
@@ -414,14 +426,18 @@ def test_a_loaded_vehicle_sees_its_top_ups_first_the_most_drive_saved_first(smal
 
 def test_the_batching_rule_does_not_hold_orders_past_the_shift() -> None:
     """Orders due after the shift ends cannot wait for their due time: a loaded vehicle stops holding for
-    top-ups once an order on board would be left with less than ``hold_slack_min`` before the shift ends."""
+    top-ups once an order on board, or the trip's last stop, would be left with less than ``hold_slack_min``
+    before the shift ends."""
     from tests.conftest import small_scenario_dict
 
-    scenario = scenario_from_dict(small_scenario_dict(demand={"due_window_min": {"min": 150, "max": 170}}))
+    # long trips (room for eight one-unit orders) make the trip's end bind before any single order's slack
+    scenario = scenario_from_dict(small_scenario_dict(
+        demand={"due_window_min": {"min": 150, "max": 170}, "size": {"min": 1, "max": 1}},
+        fleet=[{"name": "van", "count": 3, "capacity": 8, "speed_kmh": 30, "cost_per_km": 0.5}]))
     hold_slack = scenario.batching.hold_slack_min
     env = DispatchEnv(scenario)
     holds, late_holds = 0, 0
-    for seed in (1, 2, 3):
+    for seed in range(1, 9):
         env.reset(seed=seed)
         w = env.world
         while not env.done:
@@ -431,9 +447,40 @@ def test_the_batching_rule_does_not_hold_orders_past_the_shift() -> None:
                     holds += 1
                     tt = w.time_min[w.fleet.type_index[v], int(w.node[v])]
                     least = min(w.fleet.shift_end[v] - w.now - tt[w.orders.dest[o]] for o in w.onboard[v])
-                    late_holds += least <= hold_slack
+                    late_holds += min(least, _hold_slack(env, v)) <= hold_slack
             env.step(actions)
     assert holds > 0 and late_holds == 0
+
+
+def test_a_vehicle_may_load_only_orders_it_can_hand_over_before_its_shift_ends() -> None:
+    """Loading is valid only where the drive to the warehouse, the loading and the drive to the customer end
+    within the vehicle's shift; orders arriving until the day's last minutes make such loads come up."""
+    from tests.conftest import small_scenario_dict
+
+    scenario = scenario_from_dict(small_scenario_dict(demand={"last_order_min": 178}))
+    env = DispatchEnv(scenario)
+    lay = env.layout
+    allowed = refused = 0
+    for seed in (1, 2, 3):
+        _, masks = env.reset(seed=seed)
+        w = env.world
+        rng = np.random.default_rng(seed)
+        while not env.done:
+            for v in w.pending_decisions():
+                tt = w.time_min[w.fleet.type_index[v]]
+                for k in range(lay.pending_slots):
+                    o = int(env.pending_ids[v, k])
+                    if o < 0 or w.load[v] + w.orders.size[o] > w.fleet.capacity[v]:
+                        continue
+                    d = int(w.orders.depot[o])
+                    wh = int(w.depot_node[d])
+                    end = (w.now + tt[int(w.node[v]), wh] + scenario.depots[d].load_time_min
+                           + tt[wh, int(w.orders.dest[o])])
+                    assert masks[v, 1 + k] == (end <= w.fleet.shift_end[v] + 1e-9)
+                    allowed += bool(masks[v, 1 + k])
+                    refused += not masks[v, 1 + k]
+            _, masks, _, _, _ = env.step(uniform_valid_actions(masks, rng))
+    assert allowed > 0 and refused > 0
 
 
 @pytest.mark.slow

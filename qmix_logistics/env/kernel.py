@@ -32,7 +32,9 @@ loops over small arrays and compiled; the layout constants live in ``env.py``. S
 - neighbours (M x 7): present, dx, dy, drive time, their load share, deciding, busy left (nearest first)
 
 Slack counts the minutes to spare before the order is due or the vehicle's shift ends, whichever comes
-first: an order due after the shift cannot wait for its due time on this vehicle. Times are divided by
+first: an order due after the shift cannot wait for its due time on this vehicle. Loading a visible order
+is valid when it fits and the vehicle can hand it over before its shift ends on a trip of its own (drive to
+the warehouse, load, drive to the customer). Times are divided by
 ``tau`` (a typical drive) and slack is clipped to [lo, hi]. Drive times are the
 rows of the network's per-source table: ``time_min[t, row_of[u], v]`` is the drive u -> v for type t;
 every node read as a from-node (a vehicle's position, a warehouse, a customer) has a row.
@@ -335,7 +337,11 @@ def build_observations(
             pend_left[v, s] = wh == u and topup <= topup_ratio and o_due[o] - now - time_min[t, ru, o_dest[o]] >= 0.0
             rival = second_at[d] if first_by[d] == v else first_at[d]
             obs[v, p + 7] = _clip((rival - base - to_wh) * inv_tau, lo, hi)
-            masks[v, 1 + s] = dec and fits
+            # an order this vehicle cannot hand over before its shift ends, even on a trip of its own, is not
+            # its to load: loaded, it rode until the day's end and was dropped (about one a day on
+            # multi_warehouse.yaml, whose bikes cross town slowly), and another vehicle may still make it
+            in_shift = shift_end[v] - base - to_wh - load_time[d] - own_trip >= 0.0
+            masks[v, 1 + s] = dec and fits and in_shift
         nearest = nearest_fit if nearest_fit < np.inf else nearest_any
         for s in range(k_slots):
             if pend_ids[v, s] < 0:

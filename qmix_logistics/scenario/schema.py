@@ -176,7 +176,7 @@ class BatchingRule(_Strict):
     demand and the fleet. The default hold of 10 minutes was the cheapest of 0-35 on tuning days of depot.yaml
     and multi_warehouse.yaml; 5 was cheaper on rush_hour.yaml at a lower service level."""
 
-    hold_slack_min: float = Field(10.0, ge=0, description="A loaded vehicle holds at its warehouse for top-ups only while every order on board keeps this much slack (minutes) before it is due or the shift ends.")
+    hold_slack_min: float = Field(10.0, ge=0, description="A loaded vehicle holds at its warehouse for top-ups only while every order on board keeps this much slack (minutes) before it is due or the shift ends, and the trip's last stop keeps it before the shift ends.")
     top_up_detour_ratio: float = Field(0.7, gt=0, description="A top-up joins a trip only when its detour (the extra drive of adding it at its cheapest place in the trip) is at most this share of a trip of its own.")
 
 
