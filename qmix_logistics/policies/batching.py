@@ -12,9 +12,10 @@ a trip of its own (that drive less the detour; the vehicle's first slot, as the 
 nothing to top up it holds there for more orders (wait) while the hold is valid and every onboard order keeps
 ``hold_slack_min`` minutes of slack before it is due or the vehicle's shift ends (an order due after the shift
 must not wait for its due time: a rule that held for it dropped about two orders a day at the end of a
-depot.yaml day), and so does the trip's last stop before the shift ends. Then, and away from a warehouse, it delivers the first stop of the cheapest delivery order of
-what is on board (the first onboard slot: drive minutes and lateness priced, every order of up to six stops
-searched). An empty vehicle with nothing to load heads home. Each order is suggested to one vehicle only.
+depot.yaml day), and so does the trip's last stop before the shift ends. Then, and away from a warehouse, it
+delivers the first stop of the cheapest delivery order of what is on board (the first onboard slot: drive
+minutes and lateness priced, every order of up to six stops searched). An empty vehicle with nothing to load
+heads home. Each order is suggested to one vehicle only.
 
 The two settings are the scenario's ``batching:`` block (:class:`~qmix_logistics.scenario.BatchingRule`).
 The detour limit of 0.7 was tuned on seeds 5001-5008 of the bundled scenarios: 0.5-0.8 all cut the km by a
@@ -149,8 +150,8 @@ def least_onboard_slack(env: DispatchEnv, v: int, tt: np.ndarray) -> float:
 
 
 def trip_end(env: DispatchEnv, v: int) -> float:
-    """When ``v`` would hand over its last onboard order if it left now, stopping in its onboard slots' order
-    (the cheapest delivery order), then at any order the slots do not show."""
+    """When ``v`` would be done at its last stop (hand-over included) if it left now, stopping in its onboard
+    slots' order (the cheapest delivery order), then at any order the slots do not show."""
     w = env.world
     shown = [int(o) for o in env.onboard_ids[v] if o >= 0]
     stops = shown + [o for o in w.onboard[v] if o not in shown]
