@@ -445,9 +445,7 @@ def test_the_batching_rule_does_not_hold_orders_past_the_shift() -> None:
             for v in w.pending_decisions():
                 if actions[v] == 0 and w.onboard[v]:
                     holds += 1
-                    tt = w.time_min[w.fleet.type_index[v], int(w.node[v])]
-                    least = min(w.fleet.shift_end[v] - w.now - tt[w.orders.dest[o]] for o in w.onboard[v])
-                    late_holds += min(least, _hold_slack(env, v)) <= hold_slack
+                    late_holds += _hold_slack(env, v) <= hold_slack  # counts each order's slack to the shift too
             env.step(actions)
     assert holds > 0 and late_holds == 0
 

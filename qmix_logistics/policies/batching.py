@@ -146,10 +146,10 @@ def least_onboard_slack(env: DispatchEnv, v: int, tt: np.ndarray) -> float:
     w = env.world
     shift_end = w.fleet.shift_end[v]
     each = min(min(w.orders.due_min[o], shift_end) - w.now - tt[w.orders.dest[o]] for o in w.onboard[v])
-    return min(each, shift_end - trip_end(env, v))
+    return min(each, shift_end - _trip_end(env, v))
 
 
-def trip_end(env: DispatchEnv, v: int) -> float:
+def _trip_end(env: DispatchEnv, v: int) -> float:
     """When ``v`` would be done at its last stop (hand-over included) if it left now, stopping in its onboard
     slots' order (the cheapest delivery order), then at any order the slots do not show."""
     w = env.world
