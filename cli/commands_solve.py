@@ -30,6 +30,10 @@ def eval_cmd(
                                      "playing only the days it had not finished."),
     planner_time_limit: float = typer.Option(None, "--planner-time-limit",
                                              help="Search seconds per re-plan of the ortools/pyvrp planners."),
+    planner_budget: str = typer.Option("time", "--planner-budget",
+                                       help="What ends a planner's search: time (the clock; results vary with the "
+                                            "machine and its load) or work (a fixed amount of search, the same "
+                                            "results on every run, locally or on Ray)."),
     executor: str = typer.Option("local", "--executor", help="Where the days run: local processes or a ray cluster."),
     workers: int = typer.Option(None, "--workers", min=1,
                                 help="Local processes playing days at once (default: one per core; 1 plays them "
@@ -40,7 +44,7 @@ def eval_cmd(
     """Compare policies on the same seeded days: KPI means with 95 % intervals, paired wins, timing.
 
     Days are independent jobs: they run on all local cores by default, or on a Ray cluster; results of
-    deterministic policies do not depend on where they ran.
+    deterministic policies (the planners too, with --planner-budget work) do not depend on where they ran.
     """
     from qmix_logistics.evaluation.eval_run import run_eval
     from qmix_logistics.evaluation.journal import RunStopped
@@ -50,8 +54,8 @@ def eval_cmd(
     try:
         with ProgressReporter("eval") as progress:
             run = run_eval(scenario, specs, episodes, seed, out_dir=out_dir, resume=resume,
-                           planner_time_limit_s=planner_time_limit, on_progress=progress,
-                           executor=executor, workers=workers, address=address)
+                           planner_time_limit_s=planner_time_limit, planner_budget=planner_budget,
+                           on_progress=progress, executor=executor, workers=workers, address=address)
     except RunStopped as stopped:
         print_stopped(stopped.folder, stopped.days_kept)
         raise typer.Exit(130) from None
@@ -78,7 +82,9 @@ def eval_cmd(
                       f"plan, {stats['failures']:.0f} without a plan (previous kept), {stats['infeasible']:.0f} "
                       f"infeasible; fallback share {stats['fallback_share']:.1%}, {stats['solve_s']:.0f} s solving"
                       + (f", {stats['budget_s'] / max(stats['plans'], 1):.2f} s of search granted per re-plan"
-                         if "budget_s" in stats else ""),
+                         if "budget_s" in stats else "")
+                      + (f"; ended by the clock before their work: {stats.get('clock_stops', 0):.0f}"
+                         if report.planner_budget == "work" else ""),
                       highlight=False)
     if report.resumed_days:
         console.print(f"{report.resumed_days} day(s) resumed from {run.out_dir}", highlight=False)

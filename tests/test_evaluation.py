@@ -211,3 +211,31 @@ def test_eval_reports_how_often_each_planner_fell_back(small_scenario) -> None:
     assert ortools["plans"] >= 1 and 0.0 <= ortools["fallback_share"] <= 1.0
     assert ortools["fallback_share"] == (ortools["retries"] + ortools["failures"]) / ortools["plans"]
     assert report.to_dict()["planners"]["ortools"]["plans"] == ortools["plans"]
+
+
+def planner_days(report) -> str:
+    """What a planner's days decided: KPIs, returns, re-plans and the work each search did (not its seconds)."""
+    days = [(e.policy, e.seed, e.kpis, e.episode_return, e.planner["plans"], e.planner["work"])
+            for label in report.policies for e in report.episodes[label]]
+    return json.dumps(days, sort_keys=True)
+
+
+def test_planner_days_with_a_work_budget_are_the_same_in_a_process_pool_and_here():
+    scenario = scenario_from_dict(short_day_dict())
+    kwargs = {"planner_time_limit_s": 0.05, "planner_budget": "work"}
+    here = evaluate(scenario, ["ortools", "pyvrp"], 2, seed=4, **kwargs)
+    pooled = evaluate(scenario, ["ortools", "pyvrp"], 2, seed=4, workers=2, **kwargs)
+    assert planner_days(pooled) == planner_days(here)
+    assert here.planner_budget == "work" and here.to_dict()["planner_budget"] == "work"
+    stats = here.planner_stats()
+    assert all(stats[engine]["work"] > 0 for engine in ("ortools", "pyvrp"))
+
+
+def test_qlog_eval_rejects_an_unknown_planner_budget(tmp_path):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(yaml.safe_dump(short_day_dict()))
+    done = subprocess.run([sys.executable, "-m", "qlog_cli.app", "eval", str(scenario), "--policies", "ortools",
+                           "--planner-budget", "solutions", "--out-dir", str(tmp_path / "out")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "--planner-budget" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()

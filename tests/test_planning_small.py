@@ -12,7 +12,7 @@ import pytest
 from qmix_logistics.common.errors import QlogError
 from qmix_logistics.planning.engines import plan
 from qmix_logistics.planning.ortools_engine import solve_ortools
-from qmix_logistics.planning.ortools_settings import OrToolsSettings
+from qmix_logistics.planning.ortools_settings import OrToolsSettings, portfolio
 from qmix_logistics.planning.problem import (
     Objective,
     Plan,
@@ -225,6 +225,24 @@ def test_a_task_that_cannot_meet_its_hard_deadline_is_dropped(engine):
     result = plan(problem_on(points, vehicles, tasks, hard_time_windows=False), engine, LIMIT_S)
     assert result.status is PlanStatus.FEASIBLE
     assert result.dropped == ["late"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_work_limit_ends_the_search_after_that_much_work_with_the_same_plan_each_time(engine):
+    rng = np.random.default_rng(5)
+    points = [(50.0, 50.0)] + [tuple(p) for p in rng.uniform(0, 100, size=(15, 2))]
+    vehicles = [Vehicle(id=v, start_location=0, end_location=0, capacity=20) for v in range(3)]
+    tasks = [Task(id=i, kind=TaskKind.VISIT, location=i, size=4, due_min=60 + 10 * i, drop_penalty=500.0)
+             for i in range(1, 16)]
+    problem = problem_on(points, vehicles, tasks, hard_time_windows=False)
+    plans = [plan(problem, engine, 30.0, work_limit=40) for _ in range(3)]
+    searches = len(portfolio(OrToolsSettings())) if engine == "ortools" else 1  # each member of a portfolio
+    assert all(p.status is PlanStatus.FEASIBLE and p.work == 40 * searches for p in plans)
+    assert all(p.wall_time_s < 10.0 for p in plans)  # ended by the work, far from the clock
+    assert plans[0].task_sequences() == plans[1].task_sequences() == plans[2].task_sequences()
+    assert plan(problem, engine, LIMIT_S).work > 0  # work is counted under a time limit too
+    with pytest.raises(QlogError, match="work"):
+        plan(problem, engine, LIMIT_S, work_limit=0)
 
 
 def test_a_required_task_with_an_empty_window_is_a_user_error():

@@ -39,3 +39,18 @@ def test_eval_days_on_ray_equal_the_days_played_here(small_scenario, local_ray):
     for label in ("greedy", "batching"):
         assert [e.kpis for e in remote.episodes[label]] == [e.kpis for e in here.episodes[label]]
         assert [e.seed for e in remote.episodes[label]] == [8, 9, 10]
+
+
+@pytest.mark.slow
+def test_planner_days_with_a_work_budget_on_ray_equal_the_days_played_here(local_ray):
+    from qmix_logistics.scenario import scenario_from_dict
+    from tests.conftest import small_scenario_dict
+
+    scenario = scenario_from_dict(small_scenario_dict(horizon={"start_min": 0, "end_min": 90},
+                                                      demand={"last_order_min": 60}))
+    kwargs = {"planner_time_limit_s": 0.05, "planner_budget": "work"}
+    here = evaluate(scenario, ["ortools", "pyvrp"], 1, seed=4, **kwargs)
+    remote = evaluate(scenario, ["ortools", "pyvrp"], 1, seed=4, executor="ray", **kwargs)
+    for label in ("ortools", "pyvrp"):
+        assert [e.kpis for e in remote.episodes[label]] == [e.kpis for e in here.episodes[label]]
+        assert [e.planner["work"] for e in remote.episodes[label]] == [e.planner["work"] for e in here.episodes[label]]

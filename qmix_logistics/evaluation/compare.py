@@ -45,7 +45,7 @@ from qmix_logistics.evaluation.progress import OnProgress, RunProgress
 from qmix_logistics.evaluation.rollout import EpisodeResult, run_episode
 from qmix_logistics.policies import make_policy
 from qmix_logistics.policies.base import Policy
-from qmix_logistics.policies.rolling_horizon import RollingHorizonPolicy
+from qmix_logistics.policies.rolling_horizon import RollingHorizonPolicy, check_search_budget
 from qmix_logistics.scenario import Scenario
 from qmix_logistics.sim.kpis import KPI_DIRECTIONS
 
@@ -72,6 +72,8 @@ class EvalReport:
     wall_s: dict[str, float] = field(default_factory=dict)
     """Wall seconds spent playing each policy's days (simulator included, earlier sessions too)."""
     planner_time_limit_s: float | None = None
+    planner_budget: str = "time"
+    """What ended the planners' searches: ``time`` (the clock) or ``work`` (reproducible anywhere)."""
     resumed_days: int = 0
     """Days taken from the journal of an earlier, interrupted run rather than played by this one."""
     bounds: list[str] = field(default_factory=list)
@@ -152,6 +154,7 @@ class EvalReport:
             "policies": list(self.policies),
             "specs": dict(self.specs),
             "planner_time_limit_s": self.planner_time_limit_s,
+            "planner_budget": self.planner_budget,
             "bounds": list(self.bounds),
             "confidence": CONFIDENCE,
             "interval": "percentile bootstrap of the mean",
@@ -184,11 +187,37 @@ def _unique_label(name: str, taken: list[str]) -> str:
     return label
 
 
+@dataclass(frozen=True)
+class PlannerOverrides:
+    """What an evaluation changes in the rolling-horizon planners' search (their defaults when unset)."""
+
+    time_limit_s: float | None = None
+    """Search seconds per re-plan; None keeps the planner's budget, scaled with each snapshot."""
+    budget: str = "time"
+    """``time``: the clock ends each search; ``work``: a fixed amount of search, reproducible anywhere."""
+
+    def check(self) -> None:
+        if self.time_limit_s is not None and self.time_limit_s <= 0:
+            raise QlogError("the planner time limit must be positive", field="--planner-time-limit")
+        check_search_budget(self.budget, field_name="--planner-budget")
+
+    def apply(self, policy: Policy) -> Policy:
+        if isinstance(policy, RollingHorizonPolicy):
+            config = replace(policy.config, search_budget=self.budget)
+            if self.time_limit_s is not None:
+                config = replace(config, time_limit_s=self.time_limit_s)
+            policy.config = config
+        return policy
+
+
 def eval_settings(scenario_fingerprint: dict[str, str], policies: list[str], seeds: list[int],
-                  planner_time_limit_s: float | None) -> dict[str, Any]:
+                  planner: PlannerOverrides) -> dict[str, Any]:
     """What decides an evaluation's results, keyed by the flag that sets it (a journal's header)."""
-    return {"SCENARIO": scenario_fingerprint, "--policies": list(policies), "--seed": seeds[0],
-            "--episodes": len(seeds), "--planner-time-limit": planner_time_limit_s}
+    settings = {"SCENARIO": scenario_fingerprint, "--policies": list(policies), "--seed": seeds[0],
+                "--episodes": len(seeds), "--planner-time-limit": planner.time_limit_s}
+    if planner.budget != "time":  # journals written before the flag existed keep matching
+        settings["--planner-budget"] = planner.budget
+    return settings
 
 
 def _day_row(label: str, result: EpisodeResult, wall_s: float) -> dict[str, Any]:
@@ -202,55 +231,50 @@ def _from_row(row: dict[str, Any]) -> EpisodeResult:
                          int(row["steps"]), [float(v) for v in row["decision_ms"]], row.get("planner"))
 
 
-def check_eval_args(policies: list[str], episodes: int, planner_time_limit_s: float | None) -> None:
+def check_eval_args(policies: list[str], episodes: int, planner: PlannerOverrides) -> None:
     """The user errors of an evaluation's arguments, raised before anything is built."""
     if episodes < 1:
         raise QlogError("at least one episode is needed", field="--episodes")
     if not policies:
         raise QlogError("name at least one policy", field="--policies")
-    if planner_time_limit_s is not None and planner_time_limit_s <= 0:
-        raise QlogError("the planner time limit must be positive", field="--planner-time-limit")
+    planner.check()
 
 
 def evaluate(scenario: Scenario, policies: list[str], episodes: int, seed: int | None = None, *,
              on_progress: OnProgress | None = None, planner_time_limit_s: float | None = None,
-             journal: DayJournal | None = None, executor: str = "local", workers: int | None = 1,
-             address: str | None = None) -> EvalReport:
+             planner_budget: str = "time", journal: DayJournal | None = None, executor: str = "local",
+             workers: int | None = 1, address: str | None = None) -> EvalReport:
     """Play ``episodes`` days per policy on the paired seeds ``seed..seed+episodes-1``.
 
     ``policies`` are specs for :func:`make_policy` (names, checkpoints, URLs), all built before
     the first episode so that a bad spec fails fast. ``planner_time_limit_s`` overrides the search
-    time of the rolling-horizon planners. ``on_progress`` gets one event before the first day and
-    one after every day played. ``seed=None`` starts at the scenario's seed. With ``journal``, the
-    days it holds are reused and every newly finished day is appended to it.
+    time of the rolling-horizon planners, ``planner_budget="work"`` makes their searches end after a
+    fixed amount of work instead of at the clock (:class:`RollingHorizonConfig`). ``on_progress``
+    gets one event before the first day and one after every day played. ``seed=None`` starts at the
+    scenario's seed. With ``journal``, the days it holds are reused and every newly finished day is
+    appended to it.
 
     Days run in this process with ``workers=1`` (the default), else as independent jobs on
     ``executor``: a local pool of ``workers`` processes (None: one per core) or Ray (``address``: a
     cluster, else a local instance). Each job builds its policy from the spec again, so the results of
-    deterministic policies are the same wherever the days ran.
+    deterministic policies (the planners with ``planner_budget="work"``) are the same wherever the days ran.
     """
-    check_eval_args(policies, episodes, planner_time_limit_s)
+    planner = PlannerOverrides(planner_time_limit_s, planner_budget)
+    check_eval_args(policies, episodes, planner)
     check_executor(executor, address)
     first = scenario.seed if seed is None else int(seed)
     seeds = [first + i for i in range(episodes)]
     built: list[tuple[str, str, Policy]] = []
     try:
         for spec in policies:
-            policy = _built_policy(scenario, spec, planner_time_limit_s)
+            policy = planner.apply(make_policy(spec, scenario))
             label = _unique_label(str(getattr(policy, "name", spec)), [b[0] for b in built])
             built.append((label, spec, policy))
         jobs = None if executor == "local" and workers == 1 else _Jobs(executor, workers, address)
-        return _play(scenario, built, seeds, on_progress, planner_time_limit_s, journal, jobs)
+        return _play(scenario, built, seeds, on_progress, planner, journal, jobs)
     finally:
         for _label, _spec, policy in built:
             _close(policy)
-
-
-def _built_policy(scenario: Scenario, spec: str, planner_time_limit_s: float | None) -> Policy:
-    policy = make_policy(spec, scenario)
-    if planner_time_limit_s is not None and isinstance(policy, RollingHorizonPolicy):
-        policy.config = replace(policy.config, time_limit_s=planner_time_limit_s)
-    return policy
 
 
 @dataclass(frozen=True)
@@ -269,7 +293,7 @@ class _Day:
     scenario: Scenario
     spec: str
     seed: int
-    planner_time_limit_s: float | None
+    planner: PlannerOverrides
 
 
 def _close(policy: Policy) -> None:
@@ -287,7 +311,7 @@ def _timed_day(env: DispatchEnv, policy: Policy, seed: int) -> tuple[EpisodeResu
 
 def _play_day(day: _Day) -> tuple[EpisodeResult, float]:
     """A job for another process: build the policy, play the day, close the policy."""
-    policy = _built_policy(day.scenario, day.spec, day.planner_time_limit_s)
+    policy = day.planner.apply(make_policy(day.spec, day.scenario))
     try:
         return _timed_day(DispatchEnv(day.scenario), policy, day.seed)
     finally:
@@ -295,14 +319,14 @@ def _play_day(day: _Day) -> tuple[EpisodeResult, float]:
 
 
 def _play(scenario: Scenario, built: list[tuple[str, str, Policy]], seeds: list[int],
-          on_progress: OnProgress | None, planner_time_limit_s: float | None,
+          on_progress: OnProgress | None, planner: PlannerOverrides,
           journal: DayJournal | None, jobs: _Jobs | None = None) -> EvalReport:
     labels = [b[0] for b in built]
     finished = {(r["policy"], int(r["seed"])): r for r in (journal.rows if journal else [])}
     finished = {key: row for key, row in finished.items() if key[0] in labels and key[1] in seeds}
     total, done = len(built) * len(seeds), len(finished)
     report = EvalReport(scenario.name, seeds, labels, {b[0]: b[1] for b in built}, {label: [] for label in labels},
-                        {label: 0.0 for label in labels}, planner_time_limit_s, resumed_days=done,
+                        {label: 0.0 for label in labels}, planner.time_limit_s, planner.budget, resumed_days=done,
                         bounds=[b[0] for b in built if getattr(b[2], "is_bound", False)])
     if on_progress is not None:
         on_progress(RunProgress(done, total, resumed=report.resumed_days))
@@ -325,7 +349,7 @@ def _play(scenario: Scenario, built: list[tuple[str, str, Policy]], seeds: list[
         for label, _spec, policy, s in missing:
             record(label, *_timed_day(env, policy, s))
     else:
-        days = [_Day(scenario, spec, s, planner_time_limit_s) for _label, spec, _policy, s in missing]
+        days = [_Day(scenario, spec, s, planner) for _label, spec, _policy, s in missing]
         parallel_map(_play_day, days, executor=jobs.executor, workers=jobs.workers, address=jobs.address,
                      on_result=lambda i, answer: record(missing[i][0], *answer))
     for label in labels:

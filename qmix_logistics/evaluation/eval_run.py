@@ -14,6 +14,7 @@ from pathlib import Path
 
 from qmix_logistics.evaluation.compare import (
     EvalReport,
+    PlannerOverrides,
     check_eval_args,
     eval_settings,
     evaluate,
@@ -43,6 +44,7 @@ def run_eval(
     out_dir: str | Path | None = None,
     resume: bool = False,
     planner_time_limit_s: float | None = None,
+    planner_budget: str = "time",
     on_progress: OnProgress | None = None,
     reports_root: str | Path = REPORTS_ROOT,
     executor: str = "local",
@@ -58,15 +60,17 @@ def run_eval(
     change the results, so a run may be resumed on another executor.
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    check_eval_args(policies, episodes, planner_time_limit_s)
+    planner = PlannerOverrides(planner_time_limit_s, planner_budget)
+    check_eval_args(policies, episodes, planner)
     first = sc.seed if seed is None else int(seed)
     folder = choose_run_folder("eval", sc.name, first, out_dir=out_dir, resume=resume, root=reports_root)
     settings = eval_settings(scenario_fingerprint(sc), policies, [first + i for i in range(episodes)],
-                             planner_time_limit_s)
+                             planner)
     with DayJournal.open(folder, "eval", settings) as journal:
         try:
             report = evaluate(sc, policies, episodes, first, on_progress=on_progress,
-                              planner_time_limit_s=planner_time_limit_s, journal=journal,
+                              planner_time_limit_s=planner_time_limit_s, planner_budget=planner_budget,
+                              journal=journal,
                               executor=executor, workers=workers, address=address)
         except KeyboardInterrupt:
             raise RunStopped(folder, journal.days) from None

@@ -25,8 +25,11 @@ ENGINES: dict[str, Callable[..., Plan]] = {"ortools": solve_ortools, "pyvrp": so
 
 
 def plan(problem: Problem, engine: str = "ortools", time_limit_s: float = 10.0,
-         warm_start: Plan | None = None, **engine_options: Any) -> Plan:
+         warm_start: Plan | None = None, work_limit: int | None = None, **engine_options: Any) -> Plan:
     """Solve ``problem`` with the named engine within ``time_limit_s`` seconds of search.
+
+    ``work_limit`` also stops the search after that much of the engine's own work (OR-Tools:
+    solutions, PyVRP: iterations); a plan that it ends, not the clock, is reproducible anywhere.
 
     ``warm_start`` is a previous plan (typically from the last dispatch epoch); each engine uses
     whatever of it still fits the new problem and otherwise starts afresh. ``engine_options`` go
@@ -40,4 +43,6 @@ def plan(problem: Problem, engine: str = "ortools", time_limit_s: float = 10.0,
                         field="engine") from None
     if time_limit_s <= 0:
         raise QlogError("the time limit must be positive", field="time_limit_s")
-    return solver(problem, time_limit_s, warm_start=warm_start, **engine_options)
+    if work_limit is not None and work_limit < 1:
+        raise QlogError("the work limit must be at least 1", field="work_limit")
+    return solver(problem, time_limit_s, warm_start=warm_start, work_limit=work_limit, **engine_options)

@@ -232,10 +232,11 @@ def _has_pairs(problem: Problem) -> bool:
 
 
 def _search(problem: Problem, time_limit_s: float, warm_start: Plan | None,
-            settings: OrToolsSettings) -> tuple[list, list, int] | None:
-    """One OR-Tools search: (stop sequences, dropped tasks, integer objective), or None."""
+            settings: OrToolsSettings, solution_limit: int | None = None) -> tuple[list, list, int, int] | None:
+    """One OR-Tools search: (stop sequences, dropped tasks, integer objective, solutions found), or None."""
     model = _Model(problem)
-    params = search_parameters(settings, time_limit_s, has_pairs=_has_pairs(problem))
+    params = search_parameters(settings, time_limit_s, has_pairs=_has_pairs(problem),
+                               solution_limit=solution_limit)
     solution = None
     if warm_start is not None:
         model.routing.CloseModelWithParameters(params)
@@ -247,13 +248,18 @@ def _search(problem: Problem, time_limit_s: float, warm_start: Plan | None,
     if solution is None:
         return None
     sequences, dropped = model.sequences(solution)
-    return sequences, dropped, solution.ObjectiveValue()
+    return sequences, dropped, solution.ObjectiveValue(), model.routing.solver().Solutions()
 
 
 def solve_ortools(problem: Problem, time_limit_s: float = 10.0, *,
                   warm_start: Plan | None = None,
-                  settings: OrToolsSettings | None = None) -> Plan:
+                  settings: OrToolsSettings | None = None,
+                  work_limit: int | None = None) -> Plan:
     """Plan with OR-Tools within ``time_limit_s`` seconds of search (wall clock).
+
+    ``work_limit``: stop each search after that many solutions as well (see ``search_parameters``;
+    each member of a portfolio searches that much); a plan that this limit ends, not the clock, is the
+    same on every machine and under any load. ``Plan.work`` counts the solutions of all members.
 
     With ``settings.workers > 1`` the searches of the portfolio run in forked processes for the
     same time and the cheapest result wins; one worker searches in this process.
@@ -267,20 +273,22 @@ def solve_ortools(problem: Problem, time_limit_s: float = 10.0, *,
     started = time.perf_counter()
     members = portfolio(settings or OrToolsSettings())
     for member in members:
-        search_parameters(member, time_limit_s)  # reject bad settings before forking
+        search_parameters(member, time_limit_s, solution_limit=work_limit)  # reject bad settings before forking
     if multiprocessing.current_process().daemon:
         members = members[:1]  # daemonic workers (e.g. vectorised envs) may not fork children
     if len(members) == 1:
-        outcomes = [_search(problem, time_limit_s, warm_start, members[0])]
+        outcomes = [_search(problem, time_limit_s, warm_start, members[0], work_limit)]
     else:
         budget = max(time_limit_s - (time.perf_counter() - started) - FORK_OVERHEAD_S, 0.05)
         with multiprocessing.get_context("fork").Pool(len(members)) as pool:
-            jobs = [(problem, budget, warm_start if i == 0 else None, member)
+            jobs = [(problem, budget, warm_start if i == 0 else None, member, work_limit)
                     for i, member in enumerate(members)]
             outcomes = pool.starmap(_search, jobs)
     found = [outcome for outcome in outcomes if outcome is not None]
     wall = time.perf_counter() - started
     if not found:
         return empty_plan(problem, engine=ENGINE_NAME, wall_time_s=wall)
-    sequences, dropped, _ = min(found, key=lambda outcome: outcome[2])
-    return build_plan(problem, sequences, dropped, engine=ENGINE_NAME, wall_time_s=wall)
+    sequences, dropped, _, _ = min(found, key=lambda outcome: outcome[2])
+    result = build_plan(problem, sequences, dropped, engine=ENGINE_NAME, wall_time_s=wall)
+    result.work = sum(outcome[3] for outcome in found)
+    return result

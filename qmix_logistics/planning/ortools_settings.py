@@ -77,8 +77,13 @@ class OrToolsSettings:
     """Further ``RoutingSearchParameters`` in protobuf text format, merged last."""
 
 
-def search_parameters(settings: OrToolsSettings, time_limit_s: float, *, has_pairs: bool = False):
-    """OR-Tools search parameters for these settings; invalid combinations are a user error."""
+def search_parameters(settings: OrToolsSettings, time_limit_s: float, *, has_pairs: bool = False,
+                      solution_limit: int | None = None):
+    """OR-Tools search parameters for these settings; invalid combinations are a user error.
+
+    ``solution_limit`` stops the search after that many solutions (each accepted move of the local
+    search is one), whichever of it and the time limit comes first: a search that the solution limit
+    stops is reproducible, one that the clock stops depends on the machine and its load."""
     params = pywrapcp.DefaultRoutingSearchParameters()
     try:
         params.first_solution_strategy = getattr(FirstSolution, settings.first_solution)
@@ -100,6 +105,8 @@ def search_parameters(settings: OrToolsSettings, time_limit_s: float, *, has_pai
     except text_format.ParseError as exc:
         raise QlogError(f"bad extra OR-Tools parameters: {exc}", field="settings") from None
     params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
+    if solution_limit is not None:
+        params.solution_limit = max(1, int(solution_limit))
     error = pywrapcp.FindErrorInRoutingSearchParameters(params)
     if error:
         raise QlogError(f"invalid OR-Tools search parameters: {error}", field="settings")

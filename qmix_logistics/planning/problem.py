@@ -262,6 +262,8 @@ class Plan:
     status: PlanStatus
     wall_time_s: float
     violations: list[str] = field(default_factory=list)
+    work: int = 0
+    """The engine's own work behind this plan: OR-Tools solutions found, PyVRP iterations run."""
 
     def task_sequences(self) -> dict[VehicleId, list[tuple[TaskId, StopKind]]]:
         """Per vehicle id, the (task, stop kind) order: the form a warm start consumes."""

@@ -75,7 +75,7 @@ from pyvrp import (
 from pyvrp.constants import MAX_VALUE
 from pyvrp.exceptions import PenaltyBoundWarning
 from pyvrp.PenaltyManager import PenaltyParams
-from pyvrp.stop import MaxRuntime
+from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
 
 from qmix_logistics.planning.problem import (
     Plan,
@@ -343,20 +343,27 @@ def _read_solution(problem: Problem, tr: _Translation, solution: Solution):
 
 
 def _search(problem: Problem, tr: _Translation, time_limit_s: float, seed: int,
-            initial: Solution | None) -> Plan:
-    """One PyVRP run on ``tr``, read back as a timed and checked plan of ``problem``."""
+            initial: Solution | None, iterations: int | None = None) -> Plan:
+    """One PyVRP run on ``tr``, read back as a timed and checked plan of ``problem``; it stops after
+    ``time_limit_s`` or, when given, ``iterations``, whichever comes first."""
     started = time.perf_counter()
+    stop = MaxRuntime(max(time_limit_s, 1e-3))
+    if iterations is not None:
+        stop = MultipleCriteria([MaxIterations(max(1, iterations)), stop])
     with warnings.catch_warnings():
         # Raised when penalties saturate on tight instances; the plan's status already says
         # whether the result is feasible, so the warning would only be noise for a dispatcher.
         warnings.simplefilter("ignore", PenaltyBoundWarning)
-        result = pyvrp.solve(tr.data, MaxRuntime(max(time_limit_s, 1e-3)), seed=seed,
+        result = pyvrp.solve(tr.data, stop, seed=seed,
                              collect_stats=False, display=False, initial_solution=initial)
     wall = time.perf_counter() - started
     if not result.best.routes() and not math.isfinite(result.cost()):
-        return empty_plan(problem, engine=ENGINE_NAME, wall_time_s=wall)
-    sequences, dropped = _read_solution(problem, tr, result.best)
-    return build_plan(problem, sequences, dropped, engine=ENGINE_NAME, wall_time_s=wall)
+        plan = empty_plan(problem, engine=ENGINE_NAME, wall_time_s=wall)
+    else:
+        sequences, dropped = _read_solution(problem, tr, result.best)
+        plan = build_plan(problem, sequences, dropped, engine=ENGINE_NAME, wall_time_s=wall)
+    plan.work = result.num_iterations
+    return plan
 
 
 def _missed_due(plan: Plan, due_closed: frozenset[TaskId]) -> frozenset[TaskId]:
@@ -374,8 +381,11 @@ def _rank(plan: Plan) -> tuple[int, float]:
 
 
 def solve_pyvrp(problem: Problem, time_limit_s: float = 10.0, *,
-                warm_start: Plan | None = None, seed: int = 0) -> Plan:
+                warm_start: Plan | None = None, seed: int = 0, work_limit: int | None = None) -> Plan:
     """Plan with PyVRP for ``time_limit_s`` seconds (``MaxRuntime``), reproducibly per ``seed``.
+
+    ``work_limit``: stop after that many iterations as well (``MaxIterations``); a plan that this
+    limit ends, not the clock, is the same on every machine and under any load.
 
     With soft due times the budget is split in two runs (see the module notes): the first keeps
     every reachable due time, the second, started from the first plan, lets the tasks that the
@@ -386,14 +396,19 @@ def solve_pyvrp(problem: Problem, time_limit_s: float = 10.0, *,
     tr = _translate(problem)
     initial = _initial_solution(problem, tr, warm_start) if warm_start is not None else None
     if not tr.due_closed:
-        return _search(problem, tr, time_limit_s, seed, initial)
-    first = _search(problem, tr, time_limit_s * FIRST_RUN_SHARE, seed, initial)
+        return _search(problem, tr, time_limit_s, seed, initial, work_limit)
+    first_work = None if work_limit is None else math.ceil(work_limit * FIRST_RUN_SHARE)
+    first = _search(problem, tr, time_limit_s * FIRST_RUN_SHARE, seed, initial, first_work)
     relaxed = _missed_due(first, tr.due_closed)
     second_tr = _translate(problem, relaxed) if relaxed else tr
     start_from = (_initial_solution(problem, second_tr, first)
                   if first.status is not PlanStatus.NO_SOLUTION else initial)
-    remaining = time_limit_s - (time.perf_counter() - started)
-    second = _search(problem, second_tr, remaining, seed, start_from)
+    if work_limit is None:
+        remaining, second_work = time_limit_s - (time.perf_counter() - started), None
+    else:  # each run keeps its share of the clock, so that a slow first run cannot cut the second
+        remaining, second_work = time_limit_s * (1 - FIRST_RUN_SHARE), work_limit - first_work
+    second = _search(problem, second_tr, remaining, seed, start_from, second_work)
     best = min((first, second), key=_rank)
     best.wall_time_s = time.perf_counter() - started
+    best.work = first.work + second.work
     return best

@@ -182,8 +182,9 @@ class HindsightPolicy(RollingHorizonPolicy):
 
     def online_config(self) -> RollingHorizonConfig:
         """How the online planners play their start days: the tuned defaults at this policy's
-        per-re-plan time limit (which ``qlog eval --planner-time-limit`` sets)."""
-        return RollingHorizonConfig(time_limit_s=self.config.time_limit_s)
+        per-re-plan time limit and search budget (which ``qlog eval --planner-time-limit`` and
+        ``--planner-budget`` set; the full-day search itself always ends at ``time_limit_s``)."""
+        return RollingHorizonConfig(time_limit_s=self.config.time_limit_s, search_budget=self.config.search_budget)
 
     def reset(self, env: DispatchEnv, seed: int) -> None:
         """Play the start days, search the whole day from the cheapest, keep the cheapest day played."""

@@ -49,6 +49,26 @@ from qmix_logistics.sim.world import (
 
 _PICKING, _READY = int(OrderState.PICKING), int(OrderState.READY)
 Route = list[tuple[int, StopKind]]
+SEARCH_BUDGETS = ("time", "work")
+CLOCK_STOP_SHARE = 0.95
+"""A search of ``search_budget: work`` that took this share of its clock or more was ended by the clock."""
+
+
+def check_search_budget(budget: str, field_name: str = "search_budget") -> None:
+    if budget not in SEARCH_BUDGETS:
+        raise QlogError(f"unknown search budget {budget!r}; choose one of {', '.join(SEARCH_BUDGETS)}",
+                        field=field_name)
+
+
+@dataclass(frozen=True)
+class WorkRate:
+    """An engine's work per second of search on one core, as a function of the snapshot's size."""
+
+    per_s: float
+    """Work per second for a snapshot of ``RollingHorizonConfig.base_size`` tasks plus vehicles."""
+    size_exponent: float
+    """Work per second scales as (size / base_size) ** size_exponent beyond ``base_size`` (negative: a
+    bigger snapshot's solutions and iterations take longer); smaller snapshots get ``per_s``."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +87,19 @@ class RollingHorizonConfig:
     faster than the snapshot (at 50 vans, 8x the base time turned a losing planner into the best policy)."""
     max_time_limit_s: float = 10.0
     """Ceiling of the scaled search time per re-plan."""
+    search_budget: str = "time"
+    """What ends a re-plan's search. ``time``: its seconds of wall clock, so that a planner's day depends
+    on the machine and its load. ``work``: a fixed amount of the engine's own work, its seconds times the
+    engine's ``WorkRate`` for the snapshot's size, so that a day plays the same on every run, locally or on
+    a Ray cluster; the clock then only stops a search that runs ``work_clock_factor`` times over its
+    seconds (counted in ``PlannerStats.clock_stops``)."""
+    ortools_rate: WorkRate = WorkRate(per_s=143.0, size_exponent=-1.24)
+    """OR-Tools solutions per second of search: fitted over 642 re-plans of four depot.yaml days on one
+    core of the 2-core reference machine (``benchmarks/bench_planner_work.py``)."""
+    pyvrp_rate: WorkRate = WorkRate(per_s=1810.0, size_exponent=-1.73)
+    """PyVRP iterations per second of search, fitted likewise over 637 re-plans."""
+    work_clock_factor: float = 10.0
+    """With ``search_budget: work``, the wall clock still stops a search after this many times its seconds."""
     replan_every_min: float = 10.0
     """Longest simulated time between two plans, even when nothing new happened."""
     min_replan_gap_min: float = 2.0
@@ -82,6 +115,9 @@ class RollingHorizonConfig:
     """Wait of a vehicle with nothing to do at its depot (None: the scenario's ``wait_min``)."""
     snapshot: SnapshotOptions = field(default_factory=SnapshotOptions)
     """How the world is turned into a problem (routes, pricing, orders being picked)."""
+
+    def work_rate(self, engine: str) -> WorkRate:
+        return self.ortools_rate if engine == "ortools" else self.pyvrp_rate
 
 
 @dataclass
@@ -100,6 +136,10 @@ class PlannerStats:
     """Search time granted, summed over all engine calls (a scaled budget grows with the snapshots)."""
     tasks: int = 0
     """Tasks summed over all snapshots (tasks / plans = mean problem size)."""
+    work: int = 0
+    """The engine's own work, summed over all engine calls: OR-Tools solutions, PyVRP iterations."""
+    clock_stops: int = 0
+    """With ``search_budget: work``: engine calls that the clock ended before their work (not reproducible)."""
 
 
 def onboard_only_plan(problem: Problem, engine: str) -> Plan:
@@ -126,6 +166,7 @@ class RollingHorizonPolicy:
         self.engine = engine
         self.name = engine
         self.config = replace(config or RollingHorizonConfig(), **overrides)  # type: ignore[arg-type]
+        check_search_budget(self.config.search_budget)
         self._fallback = GreedyPolicy()
         self._start_episode()
 
@@ -148,6 +189,18 @@ class RollingHorizonPolicy:
         size = len(problem.tasks) + len(problem.vehicles)
         scaled = cfg.base_time_limit_s * max(1.0, size / cfg.base_size) ** cfg.size_exponent
         return min(scaled, max(cfg.max_time_limit_s, cfg.base_time_limit_s))
+
+    def search_work(self, problem: Problem, seconds: float) -> int | None:
+        """The engine's work for a search of ``seconds`` on this snapshot with ``search_budget: work``;
+        None with ``time``."""
+        cfg = self.config
+        if cfg.search_budget != "work":
+            return None
+        rate = cfg.work_rate(self.engine)
+        # below base_size the rate stays at base_size's: a fit to many tiny snapshots promises far more work
+        # per second on the smallest than they deliver, and the clock, not the work, would end their search
+        size = max(len(problem.tasks) + len(problem.vehicles), cfg.base_size)
+        return max(1, round(rate.per_s * (size / cfg.base_size) ** rate.size_exponent * seconds))
 
     def episode_stats(self) -> dict[str, float]:
         """This day's re-plans, engine retries and failures, infeasible plans, solve seconds and tasks
@@ -227,7 +280,14 @@ class RollingHorizonPolicy:
             options = {"seed": self.stats.plans}  # a fixed sequence of seeds per episode
         budget = self.search_seconds(problem)
         self.stats.budget_s += budget
-        return plan(problem, engine=self.engine, time_limit_s=budget, warm_start=warm_start, **options)
+        work = self.search_work(problem, budget)
+        clock = budget if work is None else budget * self.config.work_clock_factor
+        result = plan(problem, engine=self.engine, time_limit_s=clock, warm_start=warm_start, work_limit=work,
+                      **options)
+        self.stats.work += result.work
+        if work is not None and result.work < work and result.wall_time_s >= CLOCK_STOP_SHARE * clock:
+            self.stats.clock_stops += 1
+        return result
 
     # ------------------------------------------------------------------ following the plan
     def _next_command(self, w: World, v: int) -> Command:
