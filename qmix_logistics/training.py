@@ -105,7 +105,7 @@ def teacher_days(scenario: Scenario, teaching: TeachingConfig, on_day: DemoFn | 
         if on_day is not None:
             on_day(day, len(ready), total)
 
-    settings = TeacherSettings(teaching.teacher, teaching.teacher_time_limit_s)
+    settings = TeacherSettings(teaching.teacher, teaching.teacher_time_limit_s, teaching.teacher_search_budget)
     return demonstrations(scenario, settings, total, executor=teaching.demo_executor, workers=teaching.demo_workers,
                           address=teaching.demo_address, on_day=tick)
 
@@ -131,6 +131,7 @@ def planner_relabeller(scenario: Scenario, teaching: TeachingConfig, seed: int) 
         return None
     return PlannerRelabeller(scenario, teaching.teacher, interval_episodes=teaching.dagger_interval_episodes,
                              steps=teaching.dagger_steps, time_limit_s=teaching.teacher_time_limit_s,
+                             search_budget=teaching.teacher_search_budget,
                              workers=teaching.demo_workers, seed=seed)
 
 

@@ -72,6 +72,17 @@ def test_a_demonstration_day_keeps_the_teachers_quality_and_records_only_express
     assert day.steps > day.skipped_steps
 
 
+def test_a_planner_teacher_on_a_work_budget_records_the_same_day_every_time() -> None:
+    scenario = _waiting_allowed()
+    days = [record_day(scenario, make_teacher("ortools", planner_time_limit_s=0.05, planner_search_budget="work"),
+                       seed=4) for _ in range(2)]
+    assert days[0].kpis == days[1].kpis
+    assert [ep.actions.tolist() for ep in days[0].segments] == [ep.actions.tolist() for ep in days[1].segments]
+    # the budget is part of the cache key only when it is not the default, so days cached before keep theirs
+    assert TeacherSettings("ortools", 0.05).to_dict() == {"name": "ortools", "planner_time_limit_s": 0.05}
+    assert TeacherSettings("ortools", 0.05, "work").to_dict()["planner_search_budget"] == "work"
+
+
 def test_a_rule_teacher_records_one_whole_day() -> None:
     day = record_day(_waiting_allowed(), make_teacher("batching"), seed=5)
     assert len(day.segments) == 1 and day.segments[0].terminated

@@ -31,6 +31,9 @@ class TeachingConfig(BaseModel):
     """Days the teacher records as kept demonstrations (None: 24 for a planner teacher, 0 for the rule)."""
     teacher_time_limit_s: float | None = Field(None, gt=0)
     """The planner teacher's search time per re-plan (None: the rolling horizon's default)."""
+    teacher_search_budget: Literal["time", "work"] = "time"
+    """What ends the planner teacher's searches: ``time`` (the clock) or ``work`` (a fixed amount of search,
+    so that its recorded days and labels are the same on any machine; ``RollingHorizonConfig.search_budget``)."""
     demo_executor: Literal["local", "ray"] = "local"
     """Where the teacher's days are played: local processes or a Ray cluster (``demo_address``)."""
     demo_workers: int | None = Field(None, ge=1)

@@ -35,6 +35,7 @@ class StretchJob:
     scenario: dict[str, Any]
     teacher: str
     time_limit_s: float | None
+    search_budget: str
     seed: int
     actions: np.ndarray
     """[T, n_agents] the learner's actions over the whole episode."""
@@ -52,7 +53,7 @@ def stretch_start(episode_length: int, steps: int, rng: np.random.Generator) -> 
 def label_stretch(job: StretchJob) -> Episode:
     """Replay the episode to ``job.start``, then label ``job.steps`` steps with fresh plans (see the module)."""
     scenario = scenario_from_dict(job.scenario, source="DAgger job")
-    teacher = make_teacher(job.teacher, planner_time_limit_s=job.time_limit_s)
+    teacher = make_teacher(job.teacher, planner_time_limit_s=job.time_limit_s, planner_search_budget=job.search_budget)
     if not isinstance(teacher, PlannerTeacher):
         raise ValueError(f"DAgger needs a planner teacher, got {job.teacher!r}")
     return replay_and_label(scenario, teacher, job.seed, job.actions, job.start, job.steps)
@@ -84,18 +85,19 @@ class PlannerRelabeller:
     each episode of the round that crosses every ``interval_episodes`` (in worker processes kept for the run)."""
 
     def __init__(self, scenario: Scenario, teacher: str, *, interval_episodes: int, steps: int,
-                 time_limit_s: float | None = None, workers: int | None = None, seed: int = 0) -> None:
+                 time_limit_s: float | None = None, search_budget: str = "time", workers: int | None = None,
+                 seed: int = 0) -> None:
         self.interval_episodes = interval_episodes
         self.steps = steps
         self._scenario = scenario.model_dump(mode="json")
-        self._teacher, self._time_limit_s = teacher, time_limit_s
+        self._teacher, self._time_limit_s, self._search_budget = teacher, time_limit_s, search_budget
         self._workers = workers or default_workers()
         self._rng = np.random.default_rng([seed, 3])
         self._pool: ProcessPoolExecutor | None = None
 
     def __call__(self, episodes: Sequence[Episode]) -> list[Episode]:
-        jobs = [StretchJob(self._scenario, self._teacher, self._time_limit_s, e.seed, e.actions,
-                           stretch_start(e.length, self.steps, self._rng), self.steps) for e in episodes]
+        jobs = [StretchJob(self._scenario, self._teacher, self._time_limit_s, self._search_budget, e.seed,
+                           e.actions, stretch_start(e.length, self.steps, self._rng), self.steps) for e in episodes]
         if self._workers == 1 or len(jobs) == 1:
             return [label_stretch(job) for job in jobs]
         if self._pool is None:

@@ -53,9 +53,13 @@ class TeacherSettings:
 
     name: str
     planner_time_limit_s: float | None = None
+    planner_search_budget: str = "time"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "planner_time_limit_s": self.planner_time_limit_s}
+        settings: dict[str, Any] = {"name": self.name, "planner_time_limit_s": self.planner_time_limit_s}
+        if self.planner_search_budget != "time":  # days cached before the setting existed keep their key
+            settings["planner_search_budget"] = self.planner_search_budget
+        return settings
 
 
 @dataclass
@@ -188,7 +192,8 @@ class _DayJob:
 
 def _play_job(job: _DayJob) -> DemonstrationDay:
     scenario = scenario_from_dict(job.scenario, source="demonstration job")
-    teacher = make_teacher(job.teacher.name, planner_time_limit_s=job.teacher.planner_time_limit_s)
+    teacher = make_teacher(job.teacher.name, planner_time_limit_s=job.teacher.planner_time_limit_s,
+                           planner_search_budget=job.teacher.planner_search_budget)
     day = record_day(scenario, teacher, job.seed)
     save_day(day, Path(job.path))
     return day

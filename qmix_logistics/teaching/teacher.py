@@ -108,12 +108,14 @@ class PlannerTeacher:
         return labels, commands
 
 
-def make_teacher(name: str, *, planner_time_limit_s: float | None = None):
-    """The teacher called ``name`` (one of :data:`TEACHERS`); ``none`` gives None."""
+def make_teacher(name: str, *, planner_time_limit_s: float | None = None, planner_search_budget: str = "time"):
+    """The teacher called ``name`` (one of :data:`TEACHERS`); ``none`` gives None. A planner teacher searches
+    ``planner_time_limit_s`` per re-plan (None: scaled) under ``planner_search_budget`` (time or work)."""
     if name == "none":
         return None
     if name == "batching":
         return batching_actions
     if name in ("ortools", "pyvrp"):
-        return PlannerTeacher(name, RollingHorizonConfig(time_limit_s=planner_time_limit_s))  # None: scaled
+        return PlannerTeacher(name, RollingHorizonConfig(time_limit_s=planner_time_limit_s,
+                                                         search_budget=planner_search_budget))
     raise QlogError(f"unknown teacher {name!r}; choose one of {', '.join(TEACHERS)}", field="--teacher")
