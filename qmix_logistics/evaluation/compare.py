@@ -201,12 +201,14 @@ class PlannerOverrides:
             raise QlogError("the planner time limit must be positive", field="--planner-time-limit")
         check_search_budget(self.budget, field_name="--planner-budget")
 
-    def apply(self, policy: Policy) -> Policy:
+    def policy(self, spec: str, scenario: Scenario) -> Policy:
+        """The policy of ``spec``; a rolling-horizon planner gets these settings."""
+        policy = make_policy(spec, scenario)
         if isinstance(policy, RollingHorizonPolicy):
-            config = replace(policy.config, search_budget=self.budget)
+            changes: dict[str, Any] = {"search_budget": self.budget}
             if self.time_limit_s is not None:
-                config = replace(config, time_limit_s=self.time_limit_s)
-            policy.config = config
+                changes["time_limit_s"] = self.time_limit_s
+            policy.config = replace(policy.config, **changes)
         return policy
 
 
@@ -267,7 +269,7 @@ def evaluate(scenario: Scenario, policies: list[str], episodes: int, seed: int |
     built: list[tuple[str, str, Policy]] = []
     try:
         for spec in policies:
-            policy = planner.apply(make_policy(spec, scenario))
+            policy = planner.policy(spec, scenario)
             label = _unique_label(str(getattr(policy, "name", spec)), [b[0] for b in built])
             built.append((label, spec, policy))
         jobs = None if executor == "local" and workers == 1 else _Jobs(executor, workers, address)
@@ -311,7 +313,7 @@ def _timed_day(env: DispatchEnv, policy: Policy, seed: int) -> tuple[EpisodeResu
 
 def _play_day(day: _Day) -> tuple[EpisodeResult, float]:
     """A job for another process: build the policy, play the day, close the policy."""
-    policy = day.planner.apply(make_policy(day.spec, day.scenario))
+    policy = day.planner.policy(day.spec, day.scenario)
     try:
         return _timed_day(DispatchEnv(day.scenario), policy, day.seed)
     finally:
